@@ -1,0 +1,823 @@
+/* SPDX-License-Identifier: MIT */
+#include "broker/conn.h"
+
+#include <errno.h>
+#include <ev.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "amqp/frame.h"
+#include "amqp/table.h"
+#include "broker/auth.h"
+#include "broker/buf.h"
+#include "broker/chan.h"
+#include "broker/config.h"
+#include "broker/handlers_gen.h"
+#include "broker/log.h"
+#include "broker/loop.h"
+#include "broker/version.h"
+
+/* Output above HIGH stops reading from the peer until it drains below LOW:
+ * a client that does not read what we send cannot make us buffer without
+ * bound, because we stop taking the requests that produce the output. */
+#define OUT_HIGH_WATER (1u << 20)
+#define OUT_LOW_WATER (256u << 10)
+/* How long we wait for close-ok, or for the last bytes to drain, before dropping. */
+#define CLOSE_TIMEOUT_S 5.0
+
+/* Channels live in a two-level table of 64-slot blocks allocated on demand, so
+ * a connection with one channel pays for one small block, not channel_max slots. */
+#define CHAN_BLOCK_SHIFT 6
+#define CHAN_BLOCK_SIZE (1u << CHAN_BLOCK_SHIFT)
+
+enum {
+    PAUSE_OUTPUT = 1u << 0,  /* output above high water */
+    PAUSE_BLOCKED = 1u << 1, /* resource alarm (connection.blocked) */
+};
+
+struct conn {
+    ev_io rio, wio;
+    ev_timer timer;
+    struct loop *loop;
+    int fd;
+    enum conn_state state;
+    uint8_t paused;
+    bool freeing;
+    bool flush_queued;
+    bool cap_blocked; /* client understands connection.blocked */
+    bool blocked_sent;
+    uint8_t hdr_len;
+    uint8_t hdr[8];
+    uint16_t channel_max;
+    uint16_t heartbeat;
+    uint16_t nblocks;
+    uint32_t frame_max;
+    uint64_t id;
+    ev_tstamp last_rx, last_tx, deadline;
+    struct frame_reader *fr;
+    struct buf out;
+    struct auth_user *user; /* a reference, dropped in conn_destroy */
+    char *vhost;
+    struct chan ***blocks;
+    struct conn *prev, *next; /* every live connection (see conn__for_each) */
+    char peer[48];
+};
+
+/* The process has one loop, so the list of live connections is module state. */
+static struct conn *all_conns;
+static uint64_t next_conn_id = 1;
+
+typedef void io_cb_fn(struct ev_loop *ev, ev_io *w, int revents);
+typedef void timer_cb_fn(struct ev_loop *ev, ev_timer *w, int revents);
+static io_cb_fn on_read, on_write;
+static timer_cb_fn on_timer;
+
+static void arm_timer(struct conn *c);
+
+/* ---- accessors ---- */
+
+uint64_t conn_id(const struct conn *c)
+{
+    return c->id;
+}
+
+const char *conn_peer(const struct conn *c)
+{
+    return c->peer;
+}
+
+struct loop *conn_loop(struct conn *c)
+{
+    return c->loop;
+}
+
+const struct auth_user *conn_user(const struct conn *c)
+{
+    return c->user;
+}
+
+const char *conn_vhost(const struct conn *c)
+{
+    return c->vhost ? c->vhost : "";
+}
+
+uint32_t conn_frame_max(const struct conn *c)
+{
+    return c->frame_max;
+}
+
+uint16_t conn_channel_max(const struct conn *c)
+{
+    return c->channel_max;
+}
+
+enum conn_state conn_state(const struct conn *c)
+{
+    return c->state;
+}
+
+bool conn_is_closed(const struct conn *c)
+{
+    return c->state == CONN_CLOSED;
+}
+
+void conn__for_each(struct loop *l, void (*fn)(struct conn *, void *), void *arg);
+void conn__for_each(struct loop *l, void (*fn)(struct conn *, void *), void *arg)
+{
+    struct conn *c = all_conns, *next;
+    for (; c; c = next) {
+        next = c->next;
+        if (c->loop == l)
+            fn(c, arg);
+    }
+}
+
+/* ---- lifecycle ---- */
+
+struct conn *conn_create(struct loop *l, int fd, const char *peer)
+{
+    struct conn *c = xcalloc(1, sizeof(*c));
+    const struct config *cfg = loop_config(l);
+    ev_tstamp now = ev_now(loop_ev(l));
+
+    c->loop = l;
+    c->fd = fd;
+    c->id = next_conn_id++;
+    snprintf(c->peer, sizeof(c->peer), "%s", peer);
+    c->state = CONN_AWAIT_HEADER;
+    c->frame_max = SPEC_FRAME_MIN_SIZE;
+    c->channel_max = cfg->channel_max;
+    c->last_rx = c->last_tx = now;
+    c->deadline = now + cfg->handshake_timeout;
+    c->next = all_conns;
+    if (all_conns)
+        all_conns->prev = c;
+    all_conns = c;
+
+    ev_io_init(&c->rio, on_read, fd, EV_READ);
+    ev_io_init(&c->wio, on_write, fd, EV_WRITE);
+    ev_init(&c->timer, on_timer);
+    ev_io_start(loop_ev(l), &c->rio);
+    arm_timer(c);
+    log_debug("conn %" PRIu64 ": accepted from %s", c->id, c->peer);
+    return c;
+}
+
+static void destroy_chans(struct conn *c)
+{
+    for (uint16_t b = 0; b < c->nblocks; b++) {
+        if (!c->blocks[b])
+            continue;
+        for (unsigned i = 0; i < CHAN_BLOCK_SIZE; i++)
+            chan_destroy(c->blocks[b][i]);
+        free(c->blocks[b]);
+    }
+    free(c->blocks);
+    c->blocks = NULL;
+    c->nblocks = 0;
+}
+
+void conn_destroy(struct conn *c)
+{
+    struct ev_loop *ev = loop_ev(c->loop);
+
+    /* Stop every watcher before the fd goes (libev: disappearing fds). */
+    ev_io_stop(ev, &c->rio);
+    ev_io_stop(ev, &c->wio);
+    ev_timer_stop(ev, &c->timer);
+    close(c->fd);
+    destroy_chans(c);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        all_conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    frame_reader_destroy(c->fr);
+    buf_free(&c->out);
+    free(c->vhost);
+    auth_user_unref(&c->user);
+    log_debug("conn %" PRIu64 ": freed", c->id);
+    free(c);
+}
+
+void conn_close_now(struct conn *c)
+{
+    struct ev_loop *ev = loop_ev(c->loop);
+
+    if (c->freeing)
+        return;
+    c->freeing = true;
+    c->state = CONN_CLOSED;
+    ev_io_stop(ev, &c->rio);
+    ev_io_stop(ev, &c->wio);
+    ev_timer_stop(ev, &c->timer);
+    loop_defer_free(c->loop, c);
+}
+
+/* Stop reading, let the output drain, then free (bounded by CLOSE_TIMEOUT_S). */
+static void close_after_flush(struct conn *c)
+{
+    if (c->freeing)
+        return;
+    c->state = CONN_CLOSED;
+    ev_io_stop(loop_ev(c->loop), &c->rio);
+    c->deadline = ev_now(loop_ev(c->loop)) + CLOSE_TIMEOUT_S;
+    arm_timer(c);
+    loop_want_flush(c->loop, c);
+    c->flush_queued = true;
+}
+
+/* ---- input pausing ---- */
+
+static void update_reading(struct conn *c)
+{
+    struct ev_loop *ev = loop_ev(c->loop);
+    bool want = !c->paused && (c->state != CONN_CLOSED) && !c->freeing;
+
+    if (want && !ev_is_active(&c->rio))
+        ev_io_start(ev, &c->rio);
+    else if (!want && ev_is_active(&c->rio))
+        ev_io_stop(ev, &c->rio);
+}
+
+void conn_set_blocked(struct conn *c, bool blocked, const char *reason)
+{
+    struct spec_method m;
+
+    if (blocked)
+        c->paused |= PAUSE_BLOCKED;
+    else
+        c->paused &= (uint8_t)~PAUSE_BLOCKED;
+    if (c->state == CONN_OPEN && c->cap_blocked && blocked != c->blocked_sent) {
+        memset(&m, 0, sizeof(m));
+        if (blocked) {
+            m.id = SPEC_CONNECTION_BLOCKED;
+            m.u.connection_blocked.reason = view_str(reason ? reason : "");
+        } else {
+            m.id = SPEC_CONNECTION_UNBLOCKED;
+        }
+        conn_send_method(c, 0, &m);
+        c->blocked_sent = blocked;
+    }
+    update_reading(c);
+}
+
+/* ---- output ---- */
+
+struct buf *conn_output(struct conn *c)
+{
+    return &c->out;
+}
+
+void conn_output_done(struct conn *c)
+{
+    if (!c->flush_queued && !c->freeing) {
+        c->flush_queued = true;
+        loop_want_flush(c->loop, c);
+    }
+    if (c->out.len > OUT_HIGH_WATER && !(c->paused & PAUSE_OUTPUT)) {
+        c->paused |= PAUSE_OUTPUT;
+        update_reading(c);
+    }
+}
+
+void conn_send_method(struct conn *c, uint16_t ch, const struct spec_method *m)
+{
+    if (c->freeing)
+        return;
+    frame_put_method(&c->out, ch, m);
+    conn_output_done(c);
+}
+
+void conn_flush(struct conn *c)
+{
+    struct ev_loop *ev = loop_ev(c->loop);
+
+    c->flush_queued = false;
+    if (c->freeing)
+        return;
+    while (c->out.len) {
+        ssize_t n = write(c->fd, c->out.p, c->out.len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                if (!ev_is_active(&c->wio))
+                    ev_io_start(ev, &c->wio);
+                return;
+            }
+            log_debug("conn %" PRIu64 ": write: %s", c->id, strerror(errno));
+            conn_close_now(c);
+            return;
+        }
+        buf_consume(&c->out, (size_t)n);
+        c->last_tx = ev_now(ev);
+    }
+    if (ev_is_active(&c->wio))
+        ev_io_stop(ev, &c->wio);
+    if (c->state == CONN_CLOSED) {
+        conn_close_now(c);
+        return;
+    }
+    if ((c->paused & PAUSE_OUTPUT) && c->out.len < OUT_LOW_WATER) {
+        c->paused &= (uint8_t)~PAUSE_OUTPUT;
+        update_reading(c);
+    }
+}
+
+static void on_write(struct ev_loop *ev, ev_io *w, int revents)
+{
+    struct conn *c = container_of(w, struct conn, wio);
+    (void)ev;
+    (void)revents;
+    conn_flush(c);
+}
+
+/* ---- errors and closing ---- */
+
+static void send_close(struct conn *c, const struct proto_err *err)
+{
+    struct spec_method m;
+    char text[256];
+    const char *name = spec_reply_name(err->code);
+
+    /* RabbitMQ prefixes every reply text with the code's name. */
+    snprintf(text, sizeof(text), "%s - %s", name ? name : "ERROR", err->text);
+    memset(&m, 0, sizeof(m));
+    m.id = SPEC_CONNECTION_CLOSE;
+    m.u.connection_close.reply_code = err->code;
+    m.u.connection_close.reply_text = view_str(text);
+    m.u.connection_close.class_id = err->class_id;
+    m.u.connection_close.method_id = err->method_id;
+    conn_send_method(c, 0, &m);
+}
+
+void conn_fail(struct conn *c, const struct proto_err *err)
+{
+    if (c->state == CONN_CLOSING || c->state == CONN_CLOSED)
+        return;
+    log_warn("conn %" PRIu64 " (%s): closing: %u %s (class %u method %u)", c->id, c->peer,
+             (unsigned)err->code, err->text, (unsigned)err->class_id, (unsigned)err->method_id);
+    send_close(c, err);
+    c->state = CONN_CLOSING;
+    c->deadline = ev_now(loop_ev(c->loop)) + CLOSE_TIMEOUT_S;
+    arm_timer(c);
+}
+
+/* A framing error leaves the byte stream unusable: report it and hang up. */
+static void fail_and_hang_up(struct conn *c, const struct proto_err *err)
+{
+    if (c->state != CONN_CLOSING && c->state != CONN_CLOSED) {
+        log_warn("conn %" PRIu64 " (%s): closing: %u %s", c->id, c->peer, (unsigned)err->code,
+                 err->text);
+        send_close(c, err);
+    }
+    close_after_flush(c);
+}
+
+void conn_force_close(struct conn *c, const char *why)
+{
+    struct proto_err err = {0};
+
+    if (c->state == CONN_AWAIT_HEADER) {
+        conn_close_now(c);
+        return;
+    }
+    err_set(&err, SPEC_CONNECTION_FORCED, "broker forced connection closure with reason '%s'", why);
+    conn_fail(c, &err);
+}
+
+void conn__peer_closed(struct conn *c)
+{
+    struct spec_method m;
+
+    memset(&m, 0, sizeof(m));
+    m.id = SPEC_CONNECTION_CLOSE_OK;
+    conn_send_method(c, 0, &m);
+    log_debug("conn %" PRIu64 ": closed by client", c->id);
+    close_after_flush(c);
+}
+
+void conn__close_ok(struct conn *c)
+{
+    close_after_flush(c);
+}
+
+/* ---- timers: handshake deadline, heartbeats, close timeout ---- */
+
+static void arm_timer(struct conn *c)
+{
+    struct ev_loop *ev = loop_ev(c->loop);
+    ev_tstamp now = ev_now(ev), next = 0;
+
+    if (c->state != CONN_OPEN)
+        next = c->deadline;
+    if (c->heartbeat && c->state != CONN_CLOSED && c->state >= CONN_AWAIT_OPEN) {
+        ev_tstamp hb = c->last_rx + 2.0 * c->heartbeat; /* silent peer deadline */
+        ev_tstamp tx = c->last_tx + c->heartbeat / 2.0; /* when we owe a heartbeat */
+        if (tx < hb)
+            hb = tx;
+        if (!next || hb < next)
+            next = hb;
+    }
+    ev_timer_stop(ev, &c->timer);
+    if (!next)
+        return;
+    ev_timer_set(&c->timer, next > now ? next - now : 0.001, 0.);
+    ev_timer_start(ev, &c->timer);
+}
+
+static void on_timer(struct ev_loop *ev, ev_timer *w, int revents)
+{
+    struct conn *c = container_of(w, struct conn, timer);
+    ev_tstamp now = ev_now(ev);
+    (void)revents;
+
+    if (c->state != CONN_OPEN && now >= c->deadline) {
+        if (c->state == CONN_CLOSING || c->state == CONN_CLOSED)
+            log_info("conn %" PRIu64 " (%s): close timed out", c->id, c->peer);
+        else
+            log_warn("conn %" PRIu64 " (%s): handshake timed out", c->id, c->peer);
+        conn_close_now(c);
+        return;
+    }
+    if (c->heartbeat && c->state >= CONN_AWAIT_OPEN && c->state != CONN_CLOSED) {
+        if (now >= c->last_rx + 2.0 * c->heartbeat) {
+            log_warn("conn %" PRIu64 " (%s): missed heartbeats from client, timeout: %us", c->id,
+                     c->peer, (unsigned)c->heartbeat);
+            conn_close_now(c);
+            return;
+        }
+        if (now >= c->last_tx + c->heartbeat / 2.0) {
+            frame_put_heartbeat(&c->out);
+            conn_output_done(c);
+            /* last_tx moves when the bytes are written; assume soon. */
+            c->last_tx = now;
+        }
+    }
+    arm_timer(c);
+}
+
+/* ---- handshake ---- */
+
+/* connection.start's server-properties are the same for every connection:
+ * encode them once. */
+static struct view server_properties(void)
+{
+    static struct buf props;
+    static size_t start;
+
+    if (!props.len) {
+        char host[128] = "localhost", cluster[160];
+        size_t top, caps;
+
+        gethostname(host, sizeof(host) - 1);
+        snprintf(cluster, sizeof(cluster), "leveret@%s", host);
+        top = table_open(&props);
+        start = props.len;
+        caps = table_open_table(&props, "capabilities");
+        table_put_bool(&props, "publisher_confirms", true);
+        table_put_bool(&props, "exchange_exchange_bindings", true);
+        table_put_bool(&props, "basic.nack", true);
+        table_put_bool(&props, "consumer_cancel_notify", true);
+        table_put_bool(&props, "connection.blocked", true);
+        table_put_bool(&props, "consumer_priorities", true);
+        table_put_bool(&props, "authentication_failure_close", true);
+        table_put_bool(&props, "per_consumer_qos", true);
+        table_put_bool(&props, "direct_reply_to", true);
+        table_close(&props, caps);
+        table_put_longstr(&props, "cluster_name", view_str(cluster));
+        table_put_longstr(&props, "copyright", VIEW_LIT(LEVERET_COPYRIGHT));
+        table_put_longstr(&props, "information", VIEW_LIT(LEVERET_INFORMATION));
+        table_put_longstr(&props, "platform", VIEW_LIT(LEVERET_PLATFORM));
+        table_put_longstr(&props, "product", VIEW_LIT(LEVERET_PRODUCT));
+        table_put_longstr(&props, "version", VIEW_LIT(LEVERET_VERSION));
+        table_close(&props, top);
+    }
+    return (struct view){props.p + start, props.len - start};
+}
+
+static void send_start(struct conn *c)
+{
+    struct spec_method m;
+
+    memset(&m, 0, sizeof(m));
+    m.id = SPEC_CONNECTION_START;
+    m.u.connection_start.version_major = 0;
+    m.u.connection_start.version_minor = 9;
+    m.u.connection_start.server_properties = server_properties();
+    m.u.connection_start.mechanisms = VIEW_LIT("PLAIN AMQPLAIN");
+    m.u.connection_start.locales = VIEW_LIT("en_US");
+    conn_send_method(c, 0, &m);
+}
+
+void conn__set_user_take(struct conn *c, struct auth_user *u, struct view client_props)
+{
+    struct table_value caps, v;
+
+    c->user = u;
+    if (table_get(client_props, "capabilities", &caps) && caps.type == TABLE_TABLE) {
+        if (table_get(caps.v.table, "connection.blocked", &v) && v.type == TABLE_BOOL)
+            c->cap_blocked = v.v.b;
+    }
+}
+
+void conn__send_tune(struct conn *c)
+{
+    const struct config *cfg = loop_config(c->loop);
+    struct spec_method m;
+
+    memset(&m, 0, sizeof(m));
+    m.id = SPEC_CONNECTION_TUNE;
+    m.u.connection_tune.channel_max = cfg->channel_max;
+    m.u.connection_tune.frame_max = cfg->frame_max;
+    m.u.connection_tune.heartbeat = cfg->heartbeat;
+    conn_send_method(c, 0, &m);
+    c->state = CONN_AWAIT_TUNE_OK;
+}
+
+/* RabbitMQ's rule (rabbit_reader validate_negotiated_integer_value): a client
+ * value below the minimum, or above the server's (0 counting as unlimited,
+ * hence above), is refused with 530 NOT_ALLOWED. */
+static int check_negotiated(const char *field, uint32_t client, uint32_t min, uint32_t server,
+                            struct proto_err *err)
+{
+    if (client != 0 && client < min)
+        return err_set(err, SPEC_NOT_ALLOWED,
+                       "negotiated %s = %u is lower than the minimum allowed value (%u)", field,
+                       (unsigned)client, (unsigned)min);
+    if (server != 0 && (client == 0 || client > server))
+        return err_set(err, SPEC_NOT_ALLOWED,
+                       "negotiated %s = %u%s is higher than the maximum allowed value (%u)", field,
+                       (unsigned)client, client == 0 ? " (no limit)" : "", (unsigned)server);
+    return 0;
+}
+
+int conn__tune(struct conn *c, uint16_t channel_max, uint32_t frame_max, uint16_t heartbeat,
+               struct proto_err *err)
+{
+    const struct config *cfg = loop_config(c->loop);
+
+    if (check_negotiated("frame_max", frame_max, SPEC_FRAME_MIN_SIZE, cfg->frame_max, err) < 0 ||
+        check_negotiated("channel_max", channel_max, 1, cfg->channel_max, err) < 0)
+        return -1;
+    c->frame_max = frame_max;
+    c->channel_max = channel_max;
+    c->heartbeat = heartbeat;
+    frame_reader_set_max(c->fr, frame_max);
+    c->state = CONN_AWAIT_OPEN;
+    arm_timer(c);
+    return 0;
+}
+
+void conn__open(struct conn *c, struct view vhost)
+{
+    struct spec_method m;
+
+    free(c->vhost);
+    c->vhost = xstrndup_view(vhost);
+    memset(&m, 0, sizeof(m));
+    m.id = SPEC_CONNECTION_OPEN_OK;
+    conn_send_method(c, 0, &m);
+    c->state = CONN_OPEN;
+    arm_timer(c);
+    log_info("conn %" PRIu64 " (%s): user '%s' opened vhost '%s'", c->id, c->peer,
+             auth_user_name(c->user), c->vhost);
+}
+
+/* ---- channels ---- */
+
+struct chan *conn_chan(struct conn *c, uint16_t n)
+{
+    unsigned b = (unsigned)n >> CHAN_BLOCK_SHIFT;
+
+    if (b >= c->nblocks || !c->blocks[b])
+        return NULL;
+    return c->blocks[b][n & (CHAN_BLOCK_SIZE - 1)];
+}
+
+static struct chan *add_chan(struct conn *c, uint16_t n)
+{
+    unsigned b = (unsigned)n >> CHAN_BLOCK_SHIFT;
+    struct chan *ch;
+
+    if (b >= c->nblocks) {
+        uint16_t nb = (uint16_t)(b + 1);
+        c->blocks = xrealloc(c->blocks, nb * sizeof(*c->blocks));
+        memset(c->blocks + c->nblocks, 0, (nb - c->nblocks) * sizeof(*c->blocks));
+        c->nblocks = nb;
+    }
+    if (!c->blocks[b])
+        c->blocks[b] = xcalloc(CHAN_BLOCK_SIZE, sizeof(**c->blocks));
+    ch = chan_create(c, n);
+    c->blocks[b][n & (CHAN_BLOCK_SIZE - 1)] = ch;
+    return ch;
+}
+
+void conn__chan_gone(struct conn *c, uint16_t n)
+{
+    unsigned b = (unsigned)n >> CHAN_BLOCK_SHIFT;
+
+    if (b < c->nblocks && c->blocks[b])
+        c->blocks[b][n & (CHAN_BLOCK_SIZE - 1)] = NULL;
+}
+
+/* ---- frames in ---- */
+
+static void fail_method(struct conn *c, uint32_t id, struct proto_err *err)
+{
+    err->class_id = (uint16_t)(id >> 16);
+    err->method_id = (uint16_t)id;
+    conn_fail(c, err);
+}
+
+/* The method each handshake state waits for. */
+static uint32_t expected_method(enum conn_state s)
+{
+    switch (s) {
+    case CONN_AWAIT_START_OK:
+        return SPEC_CONNECTION_START_OK;
+    case CONN_AWAIT_TUNE_OK:
+        return SPEC_CONNECTION_TUNE_OK;
+    case CONN_AWAIT_OPEN:
+        return SPEC_CONNECTION_OPEN;
+    default:
+        return 0;
+    }
+}
+
+static void handle_channel0(struct conn *c, const struct frame *f)
+{
+    struct proto_err err = {0};
+    struct spec_method m;
+    int st;
+
+    if (f->type != SPEC_FRAME_METHOD) {
+        err_set(&err, SPEC_UNEXPECTED_FRAME, "frame type %u is not allowed on channel 0",
+                (unsigned)f->type);
+        conn_fail(c, &err);
+        return;
+    }
+    st = spec_decode_method(f->payload.p, f->payload.n, &m);
+    if (st != SPEC_OK) {
+        err_set(&err, spec_status_reply_code(st), "%s", spec_status_text(st));
+        if (f->payload.n >= 4)
+            fail_method(c, get_be32(f->payload.p), &err);
+        else
+            conn_fail(c, &err);
+        return;
+    }
+    if (c->state == CONN_CLOSING) {
+        /* After our connection.close only close and close-ok matter. */
+        if (m.id == SPEC_CONNECTION_CLOSE_OK)
+            conn__close_ok(c);
+        else if (m.id == SPEC_CONNECTION_CLOSE)
+            conn__peer_closed(c);
+        return;
+    }
+    if ((m.id >> 16) != SPEC_CLASS_CONNECTION) {
+        err_set(&err, SPEC_COMMAND_INVALID, "%s is not allowed on channel 0",
+                spec_method_name(m.id));
+        fail_method(c, m.id, &err);
+        return;
+    }
+    if (c->state != CONN_OPEN && m.id != expected_method(c->state) &&
+        m.id != SPEC_CONNECTION_CLOSE) {
+        err_set(&err, SPEC_COMMAND_INVALID, "expected %s, got %s",
+                spec_method_name(expected_method(c->state)), spec_method_name(m.id));
+        fail_method(c, m.id, &err);
+        return;
+    }
+    if (dispatch_connection(c, &m, &err) < 0)
+        fail_method(c, m.id, &err);
+}
+
+static void handle_new_channel(struct conn *c, const struct frame *f)
+{
+    struct proto_err err = {0};
+    uint32_t id = f->type == SPEC_FRAME_METHOD && f->payload.n >= 4 ? get_be32(f->payload.p) : 0;
+    struct chan *ch;
+
+    if (id != SPEC_CHANNEL_OPEN) {
+        err_set(&err, SPEC_CHANNEL_ERROR, "expected 'channel.open' on channel %u",
+                (unsigned)f->channel);
+        if (id)
+            fail_method(c, id, &err);
+        else
+            conn_fail(c, &err);
+        return;
+    }
+    if (f->channel > c->channel_max) {
+        err_set(&err, SPEC_NOT_ALLOWED,
+                "channel number %u is above the negotiated channel_max (%u)", (unsigned)f->channel,
+                (unsigned)c->channel_max);
+        fail_method(c, id, &err);
+        return;
+    }
+    ch = add_chan(c, f->channel);
+    chan_handle_frame(ch, f);
+}
+
+static void handle_frame(struct conn *c, const struct frame *f)
+{
+    struct proto_err err = {0};
+    struct chan *ch;
+
+    if (f->type == SPEC_FRAME_HEARTBEAT) {
+        if (f->channel != 0) {
+            err_set(&err, SPEC_FRAME_ERROR, "heartbeat frame on channel %u", (unsigned)f->channel);
+            fail_and_hang_up(c, &err);
+        }
+        return;
+    }
+    if (f->channel == 0) {
+        handle_channel0(c, f);
+        return;
+    }
+    if (c->state == CONN_CLOSING)
+        return; /* discarded until close-ok */
+    if (c->state != CONN_OPEN) {
+        err_set(&err, SPEC_COMMAND_INVALID, "frame on channel %u before connection.open",
+                (unsigned)f->channel);
+        conn_fail(c, &err);
+        return;
+    }
+    ch = conn_chan(c, f->channel);
+    if (!ch)
+        handle_new_channel(c, f);
+    else
+        chan_handle_frame(ch, f);
+}
+
+static const uint8_t protocol_header[8] = {'A', 'M', 'Q', 'P', 0, 0, 9, 1};
+
+/* Returns how many bytes of p the protocol header took, or -1 when it was wrong. */
+static int take_header(struct conn *c, const uint8_t *p, size_t n)
+{
+    size_t want = sizeof(c->hdr) - c->hdr_len, take = n < want ? n : want;
+    struct buf *out = &c->out;
+
+    memcpy(c->hdr + c->hdr_len, p, take);
+    c->hdr_len = (uint8_t)(c->hdr_len + take);
+    if (c->hdr_len < sizeof(c->hdr))
+        return (int)take;
+    if (memcmp(c->hdr, protocol_header, sizeof(protocol_header)) != 0) {
+        /* Spec §4.2.2: answer with the protocol we support, then close. */
+        log_info("conn %" PRIu64 " (%s): bad protocol header, closing", c->id, c->peer);
+        buf_append(out, protocol_header, sizeof(protocol_header));
+        close_after_flush(c);
+        return -1;
+    }
+    c->fr = frame_reader_create(SPEC_FRAME_MIN_SIZE);
+    c->state = CONN_AWAIT_START_OK;
+    send_start(c);
+    return (int)take;
+}
+
+static void on_read(struct ev_loop *ev, ev_io *w, int revents)
+{
+    struct conn *c = container_of(w, struct conn, rio);
+    size_t cap, off = 0;
+    uint8_t *p = loop_read_buf(c->loop, &cap);
+    ssize_t n;
+    (void)revents;
+
+    n = read(c->fd, p, cap);
+    if (n <= 0) {
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        if (c->state == CONN_OPEN)
+            log_warn("conn %" PRIu64 " (%s): client unexpectedly closed TCP connection", c->id,
+                     c->peer);
+        conn_close_now(c);
+        return;
+    }
+    c->last_rx = ev_now(ev);
+    if (c->state == CONN_AWAIT_HEADER) {
+        int took = take_header(c, p, (size_t)n);
+        if (took < 0)
+            return;
+        off = (size_t)took;
+    }
+    /* Everything read is processed even if input gets paused meanwhile: the
+     * bytes are already out of the socket, and pausing only stops new reads. */
+    while (off < (size_t)n && c->state != CONN_CLOSED) {
+        struct proto_err err = {0};
+        struct frame f;
+        size_t used = 0;
+        int r = frame_feed(c->fr, p + off, (size_t)n - off, &used, &f, &err);
+
+        off += used;
+        if (r < 0) {
+            fail_and_hang_up(c, &err);
+            return;
+        }
+        if (r == 0)
+            break;
+        handle_frame(c, &f);
+    }
+}

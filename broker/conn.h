@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * conn: one AMQP connection: socket, handshake, frames in, frames out.
+ *
+ * A connection owns its socket, its watchers (embedded: the owner is found
+ * with container_of), its frame reader, its output buffer and its channels.
+ * Input is read into the loop's shared buffer and parsed in place; only frames
+ * split across reads are copied. Output is appended to an output buffer and
+ * written in batches from the loop's prepare hook (STYLE.md §2.2). A failing
+ * connection is never freed on its own stack: conn_close_now() marks it and the
+ * loop frees it later (§2.6).
+ */
+#ifndef BROKER_CONN_H
+#define BROKER_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "amqp/spec_gen.h"
+#include "broker/err.h"
+#include "broker/util.h"
+
+struct loop;
+struct conn;
+struct chan;
+struct buf;
+struct auth_user;
+
+/** Accepts ownership of fd (a connected, non-blocking socket). Never fails. */
+struct conn *conn_create(struct loop *l, int fd, const char *peer);
+/** Frees the connection and its channels. Only the loop calls this (prepare hook). */
+void conn_destroy(struct conn *c);
+
+/** Appends a method frame for channel ch to the output. */
+void conn_send_method(struct conn *c, uint16_t ch, const struct spec_method *m);
+/** Output buffer, for writers that append frames themselves; call conn_output_done() after. */
+struct buf *conn_output(struct conn *c);
+void conn_output_done(struct conn *c);
+
+/**
+ * Hard error: sends connection.close with err (its code must be a hard one, or
+ * any code for a close the broker initiates), then ignores everything but
+ * close/close-ok until a timeout closes the socket. Reply text gets RabbitMQ's
+ * "NAME - " prefix here.
+ */
+void conn_fail(struct conn *c, const struct proto_err *err);
+/** Closes with 320 CONNECTION_FORCED (shutdown, management). */
+void conn_force_close(struct conn *c, const char *why);
+/** Flushes what it can and frees the connection soon; no close handshake. */
+void conn_close_now(struct conn *c);
+
+/** Writes as much pending output as the socket takes. Called by the loop. */
+void conn_flush(struct conn *c);
+bool conn_is_closed(const struct conn *c);
+
+/**
+ * connection.blocked/unblocked plumbing for alarms: when blocked, input is
+ * paused and (if the client advertised the capability) connection.blocked is
+ * sent with reason; unblocking resumes input and sends connection.unblocked.
+ */
+void conn_set_blocked(struct conn *c, bool blocked, const char *reason);
+
+/* ---- accessors used by the handlers ---- */
+uint64_t conn_id(const struct conn *c);
+const char *conn_peer(const struct conn *c);
+struct loop *conn_loop(struct conn *c);
+const struct auth_user *conn_user(const struct conn *c);
+/** The vhost opened by connection.open; empty before. Borrowed. */
+const char *conn_vhost(const struct conn *c);
+uint32_t conn_frame_max(const struct conn *c);
+uint16_t conn_channel_max(const struct conn *c);
+
+/* ---- handshake steps, for broker/handle_connection.c ---- */
+enum conn_state {
+    CONN_AWAIT_HEADER, /* protocol header not yet complete */
+    CONN_AWAIT_START_OK,
+    CONN_AWAIT_TUNE_OK,
+    CONN_AWAIT_OPEN,
+    CONN_OPEN,
+    CONN_CLOSING, /* sent connection.close, waiting for close-ok */
+    CONN_CLOSED,  /* socket done: flush what is left, then free */
+};
+enum conn_state conn_state(const struct conn *c);
+/** Records the logged-in user, taking over the caller's reference to u. */
+void conn__set_user_take(struct conn *c, struct auth_user *u, struct view client_props);
+void conn__send_tune(struct conn *c);
+int conn__tune(struct conn *c, uint16_t channel_max, uint32_t frame_max, uint16_t heartbeat,
+               struct proto_err *err);
+void conn__open(struct conn *c, struct view vhost);
+/** Client sent connection.close: answer close-ok and close. */
+void conn__peer_closed(struct conn *c);
+/** Client sent close-ok to our close. */
+void conn__close_ok(struct conn *c);
+
+/* ---- channels ---- */
+/** Channel n, or NULL when not open. */
+struct chan *conn_chan(struct conn *c, uint16_t n);
+/** Forgets channel n (it has been destroyed by chan.c). */
+void conn__chan_gone(struct conn *c, uint16_t n);
+
+#endif

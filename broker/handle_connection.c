@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/* handle_connection: the connection class (spec §1.4.2): login, tune, open, close. */
+#include <inttypes.h>
+#include <string.h>
+
+#include "amqp/table.h"
+#include "broker/auth.h"
+#include "broker/config.h"
+#include "broker/conn.h"
+#include "broker/handle.h"
+#include "broker/handlers_gen.h"
+#include "broker/log.h"
+#include "broker/loop.h"
+
+int handle__not_implemented(uint32_t id, struct proto_err *err)
+{
+    return err_set(err, SPEC_NOT_IMPLEMENTED, "%s is not implemented", spec_method_name(id));
+}
+
+/* PLAIN (RFC 4616): [authzid] NUL authcid NUL passwd. */
+static int parse_plain(struct view r, struct view *user, struct view *pass)
+{
+    const uint8_t *nul1 = memchr(r.p, 0, r.n), *nul2;
+
+    if (!nul1)
+        return -1;
+    nul2 = memchr(nul1 + 1, 0, r.n - (size_t)(nul1 + 1 - r.p));
+    if (!nul2)
+        return -1;
+    user->p = nul1 + 1;
+    user->n = (size_t)(nul2 - user->p);
+    pass->p = nul2 + 1;
+    pass->n = r.n - (size_t)(pass->p - r.p);
+    return 0;
+}
+
+/* AMQPLAIN: the response is a field table's contents with LOGIN and PASSWORD. */
+static int parse_amqplain(struct view r, struct view *user, struct view *pass)
+{
+    struct table_value v;
+
+    if (table_check(r) < 0)
+        return -1;
+    if (!table_get(r, "LOGIN", &v) || v.type != TABLE_LONGSTR)
+        return -1;
+    *user = v.v.str;
+    if (!table_get(r, "PASSWORD", &v) || v.type != TABLE_LONGSTR)
+        return -1;
+    *pass = v.v.str;
+    return 0;
+}
+
+int handle_connection_start_ok(struct conn *c, const struct spec_connection_start_ok *a,
+                               struct proto_err *err)
+{
+    struct view user = {0}, pass = {0};
+    struct auth_user *u;
+    int r;
+
+    if (view_eq_str(a->mechanism, "PLAIN"))
+        r = parse_plain(a->response, &user, &pass);
+    else if (view_eq_str(a->mechanism, "AMQPLAIN"))
+        r = parse_amqplain(a->response, &user, &pass);
+    else
+        return err_set(err, SPEC_COMMAND_INVALID, "unknown authentication mechanism '%.*s'",
+                       (int)a->mechanism.n, (const char *)a->mechanism.p);
+    if (r < 0)
+        return err_set(err, SPEC_ACCESS_REFUSED,
+                       "Login was refused using authentication mechanism %.*s. "
+                       "The response could not be parsed.",
+                       (int)a->mechanism.n, (const char *)a->mechanism.p);
+    u = auth_login(loop_auth(conn_loop(c)), user, pass);
+    if (!u) {
+        log_warn("conn %" PRIu64 " (%s): login refused for user '%.*s' (%.*s)", conn_id(c),
+                 conn_peer(c), (int)(user.n > 64 ? 64 : user.n), (const char *)user.p,
+                 (int)a->mechanism.n, (const char *)a->mechanism.p);
+        return err_set(err, SPEC_ACCESS_REFUSED,
+                       "Login was refused using authentication mechanism %.*s. "
+                       "For details see the broker logfile.",
+                       (int)a->mechanism.n, (const char *)a->mechanism.p);
+    }
+    conn__set_user_take(c, u, a->client_properties);
+    conn__send_tune(c);
+    return 0;
+}
+
+int handle_connection_secure_ok(struct conn *c, const struct spec_connection_secure_ok *a,
+                                struct proto_err *err)
+{
+    (void)c;
+    (void)a;
+    return err_set(err, SPEC_COMMAND_INVALID, "connection.secure-ok without connection.secure");
+}
+
+int handle_connection_tune_ok(struct conn *c, const struct spec_connection_tune_ok *a,
+                              struct proto_err *err)
+{
+    return conn__tune(c, a->channel_max, a->frame_max, a->heartbeat, err);
+}
+
+int handle_connection_open(struct conn *c, const struct spec_connection_open *a,
+                           struct proto_err *err)
+{
+    struct auth *auth = loop_auth(conn_loop(c));
+    const struct config *cfg = loop_config(conn_loop(c));
+    const struct auth_user *u = conn_user(c);
+
+    if (!auth_vhost_exists(auth, a->virtual_host))
+        return err_set(err, SPEC_NOT_ALLOWED, "vhost %.*s not found", (int)a->virtual_host.n,
+                       (const char *)a->virtual_host.p);
+    if (!auth_vhost_access(auth, u, a->virtual_host))
+        return err_set(err, SPEC_NOT_ALLOWED, "access to vhost '%.*s' refused for user '%s'",
+                       (int)a->virtual_host.n, (const char *)a->virtual_host.p, auth_user_name(u));
+    if (cfg->max_connections && loop_conn_count(conn_loop(c)) > cfg->max_connections)
+        return err_set(err, SPEC_NOT_ALLOWED,
+                       "access to vhost '%.*s' refused for user '%s': connection limit (%u) "
+                       "is reached",
+                       (int)a->virtual_host.n, (const char *)a->virtual_host.p, auth_user_name(u),
+                       (unsigned)cfg->max_connections);
+    conn__open(c, a->virtual_host);
+    return 0;
+}
+
+int handle_connection_close(struct conn *c, const struct spec_connection_close *a,
+                            struct proto_err *err)
+{
+    (void)a;
+    (void)err;
+    conn__peer_closed(c);
+    return 0;
+}
+
+int handle_connection_close_ok(struct conn *c, const struct spec_connection_close_ok *a,
+                               struct proto_err *err)
+{
+    (void)a;
+    (void)err;
+    /* Our own close is handled before dispatch; an unsolicited close-ok ends the connection. */
+    conn__close_ok(c);
+    return 0;
+}
+
+int handle_connection_update_secret(struct conn *c, const struct spec_connection_update_secret *a,
+                                    struct proto_err *err)
+{
+    (void)c;
+    (void)a;
+    return handle__not_implemented(SPEC_CONNECTION_UPDATE_SECRET, err);
+}
