@@ -76,11 +76,10 @@ void chan_fail(struct chan *ch, const struct proto_err *err)
 {
     struct spec_method m;
     char text[256];
-    const char *name = spec_reply_name(err->code);
 
     if (ch->state == CHAN_CLOSING)
         return;
-    snprintf(text, sizeof(text), "%s - %s", name ? name : "ERROR", err->text);
+    conn__reply_text(err, text);
     memset(&m, 0, sizeof(m));
     m.id = SPEC_CHANNEL_CLOSE;
     m.u.channel_close.reply_code = err->code;

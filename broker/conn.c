@@ -339,14 +339,21 @@ static void on_write(struct ev_loop *ev, ev_io *w, int revents)
 
 /* ---- errors and closing ---- */
 
+void conn__reply_text(const struct proto_err *err, char text[256])
+{
+    const char *name = spec_reply_name(err->code);
+
+    /* RabbitMQ prefixes every reply text with the code's name; a shortstr
+     * holds 255 bytes, so the detail is cut to fit. */
+    snprintf(text, 256, "%s - %.200s", name ? name : "ERROR", err->text);
+}
+
 static void send_close(struct conn *c, const struct proto_err *err)
 {
     struct spec_method m;
     char text[256];
-    const char *name = spec_reply_name(err->code);
 
-    /* RabbitMQ prefixes every reply text with the code's name. */
-    snprintf(text, sizeof(text), "%s - %s", name ? name : "ERROR", err->text);
+    conn__reply_text(err, text);
     memset(&m, 0, sizeof(m));
     m.id = SPEC_CONNECTION_CLOSE;
     m.u.connection_close.reply_code = err->code;

@@ -44,6 +44,8 @@ void conn_output_done(struct conn *c);
  * "NAME - " prefix here.
  */
 void conn_fail(struct conn *c, const struct proto_err *err);
+/** Formats err's reply text the RabbitMQ way: "NOT_FOUND - no queue 'x'...". */
+void conn__reply_text(const struct proto_err *err, char text[256]);
 /** Closes with 320 CONNECTION_FORCED (shutdown, management). */
 void conn_force_close(struct conn *c, const char *why);
 /** Flushes what it can and frees the connection soon; no close handshake. */

@@ -73,3 +73,13 @@ int handle_basic_nack(struct chan *ch, const struct spec_basic_nack *a, struct p
     (void)a;
     return handle__not_implemented(SPEC_BASIC_NACK, err);
 }
+
+int handle_basic_cancel_ok(struct chan *ch, const struct spec_basic_cancel_ok *a,
+                           struct proto_err *err)
+{
+    /* The client's answer to a server-sent basic.cancel (consumer cancel notify). */
+    (void)ch;
+    (void)a;
+    (void)err;
+    return 0;
+}

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE /* accept4 */
 #include "broker/loop.h"
 
 #include <arpa/inet.h>
