@@ -1,0 +1,100 @@
+# SPDX-License-Identifier: MIT
+"""10 heartbeat: heartbeat negotiation, the broker's heartbeat frames, and dropping
+clients that fall silent.
+
+RabbitMQ uses the client's tune-ok heartbeat verbatim (0 disables heartbeats), sends
+a heartbeat frame when it has sent nothing for half the interval, and drops a client
+from which nothing (any byte counts) has arrived for 2 to 3 intervals, closing the
+socket without a connection.close (rabbit_heartbeat.erl, rabbit_reader.erl).
+"""
+
+import time
+
+import raw
+from harness import BrokerTestCase
+
+
+def pump(conn, seconds, send_every=None, payload=None):
+    """For `seconds`, sends `payload` (default a heartbeat frame) every `send_every`
+    seconds and collects everything the broker sends. Returns [(t, frame)] with t
+    relative to the start; raises raw.Closed if the broker closes the socket."""
+    t0 = time.monotonic()
+    next_send = t0
+    got = []
+    while True:
+        now = time.monotonic()
+        if now - t0 >= seconds:
+            return got
+        if send_every is not None and now >= next_send:
+            conn.send(payload if payload is not None else raw.heartbeat_frame())
+            next_send = now + send_every
+        wait = min(t0 + seconds, next_send if send_every is not None else t0 + seconds) - now
+        try:
+            f = conn.recv_frame(max(0.01, wait))
+            got.append((time.monotonic() - t0, f))
+        except raw.Timeout:
+            pass
+
+
+class Heartbeats(BrokerTestCase):
+    def test_broker_sends_heartbeats_at_the_negotiated_interval(self):
+        # The server proposes 60 s; the client's 1 s wins.
+        c = self.raw()
+        r = c.handshake(heartbeat=1)
+        self.assertEqual(r["tune"]["heartbeat"], 60)
+        got = pump(c, 3.5, send_every=0.4)
+        beats = [t for t, f in got if f.type == raw.FRAME_HEARTBEAT]
+        others = [f for t, f in got if f.type != raw.FRAME_HEARTBEAT]
+        self.assertEqual(others, [])
+        for t, f in got:
+            self.assertEqual((f.channel, f.payload), (0, b""))
+        self.assertGreaterEqual(len(beats), 2, "heartbeats seen at %r" % beats)
+        gaps = [b - a for a, b in zip([0.0] + beats, beats)]
+        self.assertLessEqual(max(gaps), 1.5, "heartbeats seen at %r" % beats)
+
+    def test_silent_client_is_dropped_after_two_to_three_intervals(self):
+        c = self.raw()
+        c.handshake(heartbeat=1)
+        t0 = time.monotonic()
+        c.expect_eof(6.0)  # heartbeat frames allowed, nothing else
+        elapsed = time.monotonic() - t0
+        self.assertGreaterEqual(elapsed, 1.5, "dropped too early")
+        self.assertLessEqual(elapsed, 4.0, "dropped too late")
+
+    def test_client_sending_heartbeats_stays_connected(self):
+        c = self.raw()
+        c.handshake(heartbeat=1)
+        pump(c, 5.0, send_every=0.5)
+        c.open_channel(1)
+
+    def test_any_frame_counts_as_liveness(self):
+        c = self.raw()
+        c.handshake(heartbeat=1)
+        c.open_channel(1)
+        flow = raw.method_frame(1, raw.CHANNEL_FLOW, raw.flow_args(True))
+        got = pump(c, 4.0, send_every=0.5, payload=flow)
+        self.assertTrue(any(f.method_id == raw.CHANNEL_FLOW_OK for _, f in got))
+        c.close_channel(1)
+
+
+
+class ServerHeartbeatOneSecond(BrokerTestCase):
+    CONFIG = {"limits": {"heartbeat": 1}}
+
+    def test_client_heartbeat_larger_than_servers_is_used(self):
+        # The client's value wins even when it is larger than the server's: with 1 s the
+        # client would be dropped within 3 s, with 3 s it survives 4 s of silence.
+        c = self.raw()
+        r = c.handshake(heartbeat=3)
+        self.assertEqual(r["tune"]["heartbeat"], 1)
+        got = pump(c, 4.0)
+        self.assertEqual([f for _, f in got if f.type != raw.FRAME_HEARTBEAT], [])
+        c.open_channel(1)
+
+    def test_heartbeat_zero_disables_heartbeats(self):
+        c = self.raw()
+        r = c.handshake(heartbeat=0)
+        self.assertEqual(r["tune"]["heartbeat"], 1)
+        got = pump(c, 3.5)
+        self.assertEqual(got, [], "no heartbeat may arrive once the client chose 0")
+        c.open_channel(1)
