@@ -47,7 +47,7 @@ struct table_value {
     enum table_type type;
     union {
         bool b;
-        int64_t i; /* b s I l (signed) */
+        int64_t i;  /* b s I l (signed) */
         uint64_t u; /* B u i T (unsigned) */
         float f;
         double d;
@@ -62,15 +62,23 @@ struct table_value {
 };
 
 /**
- * Validates table contents t: every key a shortstr of 1..128 bytes, every
- * tag known, every length within the remaining bytes, nesting at most
- * TABLE_MAX_DEPTH. Returns 0 when valid, -1 otherwise. Never allocates.
+ * Validates table contents t (borrowed): every key a shortstr, every tag
+ * known, every length within the remaining bytes, nesting at most
+ * TABLE_MAX_DEPTH. Returns 0 when valid, -1 otherwise (callers answer 502
+ * SYNTAX_ERROR). Never allocates, never calls back, and does not recurse.
+ *
+ * Keys follow RabbitMQ, not the spec's 128-character rule: any shortstr of
+ * 0..255 bytes is accepted, including the empty key, with no check of its
+ * characters. Besides the letters of enum table_type, 'L' is accepted and
+ * decoded as TABLE_I64, as RabbitMQ does; a copy re-encodes it as 'l'.
  */
 int table_check(struct view t);
 /** As table_check for array contents (values without keys). */
 int table_check_array(struct view a);
 
-/** Iterator over a checked table or array; holds views only. */
+/** Iterator over a checked table or array; holds views only. Values are valid
+ * as long as the table's bytes are. Given unchecked bytes, iteration stops at
+ * the first malformed entry instead of reading past the end. */
 struct table_iter {
     struct view rest;
 };
@@ -82,13 +90,17 @@ bool table_next(struct table_iter *it, struct view *key, struct table_value *val
 bool table_array_next(struct table_iter *it, struct table_value *val);
 /** Finds key in a checked table (first match). */
 bool table_get(struct view t, const char *key, struct table_value *val);
-/** Integer value of any integer type, for arguments like x-priority; false otherwise. */
+/** Integer value of any integer type (b B s u I i l), for arguments like
+ * x-priority; false otherwise, including for timestamps, bools and floats. */
 bool table_value_as_i64(const struct table_value *val, int64_t *out);
 
 /* ---- writers: start a table or array, append entries, then close it ----
  * table_open() appends a 4-byte length placeholder and returns its offset;
  * table_close() fills it in. For a nested value, pass key (NULL inside an
- * array) to table_open_table / table_open_array, which append key and tag. */
+ * array) to table_open_table / table_open_array, which append key and tag and
+ * return the offset for table_close(). Every table_put_* takes key NULL to
+ * append an array element. Keys are NUL-terminated, at most 255 bytes
+ * (asserted). Appends grow b with xrealloc and cannot fail. */
 size_t table_open(struct buf *b);
 void table_close(struct buf *b, size_t off);
 size_t table_open_table(struct buf *b, const char *key);
@@ -98,7 +110,10 @@ void table_put_i64(struct buf *b, const char *key, int64_t v);
 void table_put_i32(struct buf *b, const char *key, int32_t v);
 void table_put_timestamp(struct buf *b, const char *key, uint64_t v);
 void table_put_longstr(struct buf *b, const char *key, struct view v);
-/** Appends an already-encoded value (tag + payload) under key, e.g. copied from another table. */
+/** Re-encodes a decoded value (tag + payload) under key, e.g. to copy an entry
+ * from another table. Nested tables and arrays are copied as their raw bytes.
+ * A key read from the wire is a view and may contain NUL: append it with
+ * buf_put_shortstr() and pass key NULL, which writes the tag and payload only. */
 void table_put_raw(struct buf *b, const char *key, const struct table_value *v);
 
 #endif
