@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * msg: one published message, refcounted and immutable once complete.
+ *
+ * A message is one allocation: the header, then copies of exchange name,
+ * routing key, the raw content-header properties and the body. Every holder
+ * owns exactly one reference: each queue entry, each unacked delivery, each
+ * output segment still waiting for the socket, and the journal writer while a
+ * record is pending (STYLE.md §5). Counts are plain integers (one thread).
+ * Deliveries send the stored property bytes and body without copying them.
+ */
+#ifndef BROKER_MSG_H
+#define BROKER_MSG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "broker/util.h"
+
+struct msg;
+
+/**
+ * Creates a message with room for body_size body bytes, copying exchange,
+ * routing_key and props (the raw property flags + list of the content header,
+ * already validated by the caller with spec_decode_props). Returns NULL when
+ * the allocation fails (body_size is peer-chosen: the caller has checked it
+ * against max_message_size first). The result holds one reference.
+ */
+struct msg *msg_create(struct view exchange, struct view routing_key, struct view props,
+                       uint64_t body_size);
+/** Appends body bytes; asserts they fit in the declared size. */
+void msg_append_body(struct msg *m, struct view chunk);
+/** True once body_size bytes have been appended. */
+bool msg_is_complete(const struct msg *m);
+
+/** Takes another reference and returns m; aborts on a zero count. */
+struct msg *msg_ref(struct msg *m);
+/** Drops the reference *m, frees at zero, and sets *m = NULL. Accepts *m == NULL. */
+void msg_unref(struct msg **m);
+uint32_t msg_refs(const struct msg *m);
+
+struct view msg_exchange(const struct msg *m);
+struct view msg_routing_key(const struct msg *m);
+/** Raw property bytes (flag word + property list), as received. */
+struct view msg_props(const struct msg *m);
+struct view msg_body(const struct msg *m);
+uint64_t msg_body_size(const struct msg *m);
+/** Bytes this message costs in memory (for budgets and management). */
+size_t msg_mem_size(const struct msg *m);
+
+/* Properties decoded once at creation (the message is immutable). */
+/** priority property, 0 when absent. */
+uint8_t msg_priority(const struct msg *m);
+/** delivery_mode == 2. */
+bool msg_is_persistent(const struct msg *m);
+/** headers table contents (a view into the stored props), empty when absent. */
+struct view msg_headers(const struct msg *m);
+/** expiration property in ms, or -1 when absent or not a valid non-negative integer. */
+int64_t msg_expiration_ms(const struct msg *m);
+
+/** Store id (0 = not stored). Set by persist/ when the message is journalled. */
+uint64_t msg_store_id(const struct msg *m);
+void msg_set_store_id(struct msg *m, uint64_t id);
+
+#endif
