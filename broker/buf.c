@@ -6,7 +6,8 @@
 
 uint8_t *buf_reserve(struct buf *b, size_t n)
 {
-    if (b->cap - b->len < n) {
+    /* Also allocate for n == 0 on an empty buffer: NULL + 0 is undefined. */
+    if (b->cap - b->len < n || !b->p) {
         size_t cap = b->cap ? b->cap : 64;
         while (cap - b->len < n)
             cap *= 2;

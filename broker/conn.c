@@ -811,8 +811,10 @@ static void on_read(struct ev_loop *ev, ev_io *w, int revents)
         off = (size_t)took;
     }
     /* Everything read is processed even if input gets paused meanwhile: the
-     * bytes are already out of the socket, and pausing only stops new reads. */
-    while (off < (size_t)n && c->state != CONN_CLOSED) {
+     * bytes are already out of the socket, and pausing only stops new reads.
+     * frame_feed is called until it asks for more input (returns 0), which
+     * also lets it release the copy of a frame that was split across reads. */
+    while (c->state != CONN_CLOSED) {
         struct proto_err err = {0};
         struct frame f;
         size_t used = 0;
