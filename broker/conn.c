@@ -806,7 +806,7 @@ static void on_read(struct ev_loop *ev, ev_io *w, int revents)
     c->last_rx = ev_now(ev);
     if (c->state == CONN_AWAIT_HEADER) {
         int took = take_header(c, p, (size_t)n);
-        if (took < 0)
+        if (took < 0 || c->state == CONN_AWAIT_HEADER)
             return;
         off = (size_t)took;
     }

@@ -54,9 +54,10 @@ class BadConfig(BrokerTestCase):
         return b.config_path, b.read_stderr()
 
     def assertErrorAt(self, path, err, line, col, *words):
+        # "FILE:LINE:COL: ...", possibly after a "leveret: " program-name prefix.
         prefix = "%s:%d:%d: " % (path, line, col)
-        lines = [ln for ln in err.splitlines() if ln.startswith(prefix)]
-        self.assertTrue(lines, "no stderr line starts with %r:\n%s" % (prefix, err))
+        lines = [ln for ln in err.splitlines() if prefix in ln]
+        self.assertTrue(lines, "no stderr line has %r:\n%s" % (prefix, err))
         for w in words:
             self.assertIn(w, lines[0])
 
@@ -92,7 +93,7 @@ class BadConfig(BrokerTestCase):
     def test_json_syntax_error_is_fatal_with_a_position(self):
         text = '{\n  "limits": {"frame_max": 131072,}\n}\n'
         path, err = self.run_config(text)
-        self.assertRegex(err, r"(?m)^" + re.escape(path) + r":2:\d+: ")
+        self.assertRegex(err, r"(?m)^(leveret: )?" + re.escape(path) + r":2:\d+: ")
 
     def test_missing_config_file_is_fatal(self):
         with tempfile.TemporaryDirectory() as d:

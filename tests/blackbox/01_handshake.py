@@ -193,6 +193,20 @@ class Tune(BrokerTestCase):
         self.assertTuneOkRefused(2047, 4095)
 
 
+class Pipelining(BrokerTestCase):
+    def test_tune_ok_open_and_channel_open_in_one_write(self):
+        # Clients such as amqp091-go write tune-ok and open without waiting.
+        c = self.raw()
+        c.start()
+        c.start_ok()
+        c.tune()
+        c.send(raw.method_frame(0, raw.CONNECTION_TUNE_OK, raw.tune_ok_args(2047, 131072, 0))
+               + raw.method_frame(0, raw.CONNECTION_OPEN, raw.open_args("/"))
+               + raw.method_frame(1, raw.CHANNEL_OPEN, raw.channel_open_args()))
+        c.expect_method(raw.CONNECTION_OPEN_OK, channel=0)
+        c.expect_method(raw.CHANNEL_OPEN_OK, channel=1)
+
+
 class TuneFromConfig(BrokerTestCase):
     CONFIG = {"limits": {"frame_max": 65536, "channel_max": 64, "heartbeat": 7}}
 
@@ -240,6 +254,26 @@ class VirtualHosts(BrokerTestCase):
 
     def test_user_opens_the_vhost_it_has_permissions_on(self):
         self.raw().handshake(user="alice", password="secret", vhost="other")
+
+
+class ConnectionLimit(BrokerTestCase):
+    CONFIG = {"limits": {"max_connections": 1}}
+
+    def test_connection_over_max_connections_is_530_at_open(self):
+        # rabbit_reader.erl is_over_node_connection_limit/1, checked at connection.open:
+        # "NOT_ALLOWED - connection refused: node connection limit (1) is reached"
+        first = self.raw()
+        first.handshake(heartbeat=0)
+        second = self.raw()
+        second.start()
+        second.start_ok()
+        second.tune_ok(2047, 131072, 0)
+        second.tune()
+        second.open("/")
+        code, text, cls, mth = second.expect_connection_close(raw.NOT_ALLOWED)
+        self.assertEqual((cls, mth), raw.CONNECTION_OPEN)
+        self.assertIn("limit", text)
+        first.open_channel(1)
 
 
 class HandshakeTimeout(BrokerTestCase):

@@ -45,6 +45,12 @@ class Channels(BrokerTestCase):
         c.send_method(3, raw.QUEUE_DECLARE, raw.queue_declare_args("q"))
         c.expect_connection_close(raw.CHANNEL_ERROR)
 
+    def test_frame_sent_one_byte_at_a_time_is_reassembled(self):
+        c = self.conn()
+        for b in raw.method_frame(7, raw.CHANNEL_OPEN, raw.channel_open_args()):
+            c.send(bytes([b]))
+        c.expect_method(raw.CHANNEL_OPEN_OK, channel=7)
+
     def test_close_gets_close_ok_and_number_can_be_reopened(self):
         c = self.conn()
         c.open_channel(1)

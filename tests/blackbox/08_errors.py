@@ -188,6 +188,35 @@ class FramesOutOfPlace(ErrorTestCase):
         self.assertEqual((cls, mth), raw.BASIC_DELIVER)
 
 
+class AfterConnectionClose(ErrorTestCase):
+    def test_frames_after_connection_close_are_ignored_until_close_ok(self):
+        # rabbit_reader.erl: once closing, only connection.close/close-ok on channel 0
+        # are handled; everything else is dropped.
+        c = self.conn()
+        c.send_method(1, raw.CHANNEL_FLOW, raw.flow_args(False))
+        f = c.expect_method(raw.CONNECTION_CLOSE, channel=0)
+        self.assertEqual(raw.decode_close(f)[0], raw.NOT_IMPLEMENTED)
+        c.send(raw.method_frame(2, raw.CHANNEL_OPEN, raw.channel_open_args())
+               + raw.method_frame(1, raw.CHANNEL_FLOW, raw.flow_args(True))
+               + raw.heartbeat_frame())
+        try:
+            extra = c.recv_frame(0.5)
+            self.fail("broker answered a frame after connection.close: %r" % (extra,))
+        except raw.Timeout:
+            pass
+        c.send_method(0, raw.CONNECTION_CLOSE_OK)
+        c.expect_eof(5.0)
+
+    def test_client_close_crossing_broker_close_gets_close_ok(self):
+        # Both sides closing at once: rabbit_reader.erl answers a connection.close
+        # received while closing with close-ok.
+        c = self.conn()
+        c.send_method(1, raw.CHANNEL_FLOW, raw.flow_args(False))
+        c.expect_method(raw.CONNECTION_CLOSE, channel=0)
+        c.send_method(0, raw.CONNECTION_CLOSE, raw.close_args(200, "bye"))
+        c.expect_method(raw.CONNECTION_CLOSE_OK, channel=0)
+
+
 class UntilRoutingLands(ErrorTestCase):
     # TEMPORARY: exchange, queue, basic, tx and confirm methods are not implemented in
     # the connection/channel core yet and must close with 540. Replace this test when

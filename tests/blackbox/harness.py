@@ -107,6 +107,7 @@ class Broker:
         self.returncode = None
         self.stderr_text = None
         self.expected_status = 0  # exit status stop() accepts
+        self.signalled = False    # the test sent a signal itself
 
     # -- lifecycle --
 
@@ -167,6 +168,7 @@ class Broker:
         return self.proc is not None and self.proc.poll() is None
 
     def signal(self, sig=signal.SIGTERM):
+        self.signalled = True
         self.proc.send_signal(sig)
 
     def wait(self, timeout=10.0):
@@ -185,10 +187,10 @@ class Broker:
             return None
         problems = []
         if self.returncode is None:
-            if self.proc.poll() is not None:
+            if self.proc.poll() is not None and not self.signalled:
                 problems.append("broker had already exited (status %s) before the test "
                                 "stopped it: it crashed or quit" % self.proc.returncode)
-            else:
+            elif self.proc.poll() is None:
                 self.proc.send_signal(signal.SIGTERM)
             rc = self.wait(10.0)
             if rc is None:
