@@ -39,6 +39,13 @@ class Channels(BrokerTestCase):
         code, text, cls, mth = c.expect_connection_close(raw.CHANNEL_ERROR)
         self.assertEqual((cls, mth), raw.CHANNEL_FLOW)
 
+    def test_close_on_channel_never_opened_is_504(self):
+        # rabbit_channel.erl checks for "starting" before it looks at channel.close.
+        c = self.conn()
+        c.send_method(4, raw.CHANNEL_CLOSE, raw.close_args(200, "bye"))
+        code, text, cls, mth = c.expect_connection_close(raw.CHANNEL_ERROR)
+        self.assertEqual((cls, mth), raw.CHANNEL_CLOSE)
+
     def test_unsupported_method_on_channel_never_opened_is_504_not_540(self):
         # The channel state is checked before the method is looked at.
         c = self.conn()
