@@ -25,24 +25,33 @@ struct msg;
  * already validated by the caller with spec_decode_props). Returns NULL when
  * the allocation fails (body_size is peer-chosen: the caller has checked it
  * against max_message_size first). The result holds one reference.
+ * exchange and routing_key are shortstrs (at most 255 bytes; longer ones are a
+ * caller bug and abort). props are decoded once here: priority, delivery mode,
+ * expiration and the headers table position are cached; props that fail to
+ * decode read as "no properties" (they are still stored and sent as received).
  */
 struct msg *msg_create(struct view exchange, struct view routing_key, struct view props,
                        uint64_t body_size);
-/** Appends body bytes; asserts they fit in the declared size. */
+/** Appends body bytes; more than the declared size aborts (a caller bug). */
 void msg_append_body(struct msg *m, struct view chunk);
 /** True once body_size bytes have been appended. */
 bool msg_is_complete(const struct msg *m);
 
-/** Takes another reference and returns m; aborts on a zero count. */
+/** Takes another reference and returns m; aborts on a zero count (also under NDEBUG). */
 struct msg *msg_ref(struct msg *m);
-/** Drops the reference *m, frees at zero, and sets *m = NULL. Accepts *m == NULL. */
+/**
+ * Drops the reference *m, frees at zero, and sets *m = NULL. Accepts *m == NULL.
+ * Aborts on a zero count (underflow).
+ */
 void msg_unref(struct msg **m);
 uint32_t msg_refs(const struct msg *m);
 
+/* The views below point into the message and live as long as it does. */
 struct view msg_exchange(const struct msg *m);
 struct view msg_routing_key(const struct msg *m);
 /** Raw property bytes (flag word + property list), as received. */
 struct view msg_props(const struct msg *m);
+/** The body bytes appended so far (all of them once msg_is_complete). */
 struct view msg_body(const struct msg *m);
 uint64_t msg_body_size(const struct msg *m);
 /** Bytes this message costs in memory (for budgets and management). */
@@ -55,7 +64,11 @@ uint8_t msg_priority(const struct msg *m);
 bool msg_is_persistent(const struct msg *m);
 /** headers table contents (a view into the stored props), empty when absent. */
 struct view msg_headers(const struct msg *m);
-/** expiration property in ms, or -1 when absent or not a valid non-negative integer. */
+/**
+ * expiration property in ms, or -1 when absent or invalid. Valid as RabbitMQ
+ * reads it: an optional sign and decimal digits only ("+5" and "-0" pass), with
+ * a value from 0 to ten years (315360000000 ms).
+ */
 int64_t msg_expiration_ms(const struct msg *m);
 
 /** Store id (0 = not stored). Set by persist/ when the message is journalled. */
