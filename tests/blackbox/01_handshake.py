@@ -2,12 +2,21 @@
 """01 handshake: protocol header, connection.start, login, tune, open, timeouts,
 client close and broker shutdown, checked byte by byte with the raw client.
 
-Where RabbitMQ closes a connection without sending any frame (a refused tune-ok,
-an unknown SASL mechanism, a refused login from a client that did not advertise
-authentication_failure_close, a stalled handshake), the tests require exactly
-that: the socket closes and nothing arrives first. RabbitMQ waits 3 s
-(SILENT_CLOSE_DELAY in rabbit_reader.erl) before those closes; the tests accept
-any delay up to SILENT_CLOSE_WITHIN.
+Errors before connection.open-ok (rabbit_reader.erl handle_exception/3):
+- a refused tune-ok (channel_max above the server's or 0; frame_max above the
+  server's, 0, or below 4096): RabbitMQ sends connection.close 530 NOT_ALLOWED
+  "negotiated <field> = <value> is higher than the maximum allowed value (<max>)"
+  (fail_negotiation/4; " (no limit)" follows the value only for channel_max 0) and
+  then waits for close-ok. Leveret sends the same close and closes the socket right
+  after it, without waiting (owner's decision, like every error before open);
+- an unknown SASL mechanism: RabbitMQ closes silently after 3 s; Leveret sends
+  connection.close 503 COMMAND_INVALID "unknown authentication mechanism 'X'" and
+  closes the socket (a deliberate deviation: clearer errors);
+- a refused login: with the client capability authentication_failure_close,
+  connection.close 403 ACCESS_REFUSED, then the socket closes; without it, a silent
+  close exactly like RabbitMQ (which waits 3 s, SILENT_CLOSE_DELAY; the tests accept
+  any delay up to SILENT_CLOSE_WITHIN);
+- a stalled handshake: the socket is closed without a frame.
 """
 
 import time
@@ -100,11 +109,14 @@ class Login(BrokerTestCase):
                                "write": ".*", "read": ".*"}]}
 
     def assertLoginRefused(self, user, password, mechanism):
+        # The raw client advertises authentication_failure_close, so the broker
+        # sends connection.close 403 and then closes the socket without waiting.
         c = self.raw()
         c.start()
         c.start_ok(user, password, mechanism)
-        code, text, cls, mth = c.expect_connection_close(raw.ACCESS_REFUSED)
-        self.assertIn(mechanism, text)
+        code, text, cls, mth = c.expect_close_then_eof(raw.ACCESS_REFUSED)
+        self.assertEqual(text, "ACCESS_REFUSED - Login was refused using authentication "
+                         "mechanism %s. For details see the broker logfile." % mechanism)
         return text
 
     def test_plain_login_reaches_open_ok(self):
@@ -141,13 +153,15 @@ class Login(BrokerTestCase):
         c.start_ok("guest", "wrong", client_properties=raw.default_client_properties(False))
         c.expect_eof(SILENT_CLOSE_WITHIN)
 
-    def test_unknown_mechanism_closes_silently(self):
-        # RabbitMQ raises 503 COMMAND_INVALID "unknown authentication mechanism" while
-        # starting, which its reader turns into a silent close after 3 s, no frame.
+    def test_unknown_mechanism_is_503_then_socket_closed(self):
+        # RabbitMQ raises 503 COMMAND_INVALID "unknown authentication mechanism 'X'"
+        # (auth_mechanism_to_module/2) and closes silently after 3 s; Leveret sends the
+        # close frame and closes the socket at once.
         c = self.raw()
         c.start()
         c.start_ok(mechanism="CRAM-MD5", response=b"guest")
-        c.expect_eof(SILENT_CLOSE_WITHIN)
+        code, text, cls, mth = c.expect_close_then_eof(raw.COMMAND_INVALID)
+        self.assertEqual(text, "COMMAND_INVALID - unknown authentication mechanism 'CRAM-MD5'")
 
 
 class Tune(BrokerTestCase):
@@ -157,15 +171,15 @@ class Tune(BrokerTestCase):
         c.start_ok()
         return c, c.tune()
 
-    def assertTuneOkRefused(self, channel_max, frame_max, heartbeat=0):
+    def assertTuneOkRefused(self, channel_max, frame_max, text, heartbeat=0):
         # rabbit_reader.erl validate_negotiated_integer_value/3: a client value above the
-        # server's, 0 when the server has a limit, or below the minimum is refused. The
-        # error (530 NOT_ALLOWED "negotiated ... is higher than the maximum allowed
-        # value") is only logged: the socket is closed after 3 s without any frame.
+        # server's, 0 when the server has a limit, or below the minimum is refused with
+        # 530 NOT_ALLOWED; Leveret closes the socket right after the close frame.
         c, tune = self.tune()
         c.tune_ok(channel_max, frame_max, heartbeat)
         c.open("/")
-        c.expect_eof(SILENT_CLOSE_WITHIN)
+        code, got, cls, mth = c.expect_close_then_eof(raw.NOT_ALLOWED)
+        self.assertEqual(got, "NOT_ALLOWED - " + text)
 
     def test_defaults_are_2047_channels_131072_bytes_60_seconds(self):
         _, tune = self.tune()
@@ -178,19 +192,25 @@ class Tune(BrokerTestCase):
         c.expect_method(raw.CONNECTION_OPEN_OK, channel=0)
 
     def test_client_channel_max_above_server_is_refused(self):
-        self.assertTuneOkRefused(2048, 131072)
+        self.assertTuneOkRefused(2048, 131072, "negotiated channel_max = 2048 is higher "
+                                 "than the maximum allowed value (2047)")
 
     def test_client_channel_max_zero_is_refused(self):
-        self.assertTuneOkRefused(0, 131072)
+        self.assertTuneOkRefused(0, 131072, "negotiated channel_max = 0 (no limit) is "
+                                 "higher than the maximum allowed value (2047)")
 
     def test_client_frame_max_above_server_is_refused(self):
-        self.assertTuneOkRefused(2047, 131073)
+        self.assertTuneOkRefused(2047, 131073, "negotiated frame_max = 131073 is higher "
+                                 "than the maximum allowed value (131072)")
 
     def test_client_frame_max_zero_is_refused(self):
-        self.assertTuneOkRefused(2047, 0)
+        # get_client_value_detail/2 adds " (no limit)" for channel_max only.
+        self.assertTuneOkRefused(2047, 0, "negotiated frame_max = 0 is higher than the "
+                                 "maximum allowed value (131072)")
 
     def test_client_frame_max_below_4096_is_refused(self):
-        self.assertTuneOkRefused(2047, 4095)
+        self.assertTuneOkRefused(2047, 4095, "negotiated frame_max = 4095 is lower than "
+                                 "the minimum allowed value (4096)")
 
 
 class Pipelining(BrokerTestCase):
@@ -339,8 +359,8 @@ class Shutdown(BrokerTestCase):
         self.assertEqual(self.broker.wait(10.0), 0)
 
     def test_sigterm_closes_unopened_connection_without_a_frame(self):
-        # rabbit_reader.erl terminate/2 only sends connection.close once the
-        # connection is running; before that the socket is just closed.
+        # Only open connections get 320; one still in the handshake is just closed
+        # (rabbit_reader.erl sends connection.close only once the connection runs).
         c = self.raw()
         c.start()
         self.broker.signal()

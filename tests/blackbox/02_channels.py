@@ -95,7 +95,8 @@ class Channels(BrokerTestCase):
             c.open_channel(ch)
         c.send_method(11, raw.CHANNEL_OPEN, raw.channel_open_args())
         code, text, cls, mth = c.expect_connection_close(raw.NOT_ALLOWED)
-        self.assertIn("channel_max", text)
+        self.assertEqual(text, "NOT_ALLOWED - number of channels opened (10) has reached "
+                         "the negotiated channel_max (10)")
 
     def test_closed_channels_do_not_count_toward_channel_max(self):
         c = self.conn(channel_max=2)

@@ -660,6 +660,39 @@ class RawConnection:
         self.close()
         return reply
 
+    def expect_close_then_eof(self, code, timeout=5.0, eof_within=2.0):
+        """Waits for connection.close `code` on channel 0 and then, without answering
+        close-ok, for the broker to close the socket within eof_within seconds (what
+        Leveret does for any error before connection.open-ok). Returns the reply."""
+        try:
+            f = self.recv_method(timeout)
+        except Closed as e:
+            raise ProtocolError("expected connection.close %d, but the broker closed the "
+                                "socket without it (stray bytes: %r)" % (code, e.received))
+        except Timeout:
+            raise Timeout("expected connection.close %d within %.1fs, got nothing"
+                          % (code, timeout)) from None
+        if f.method_id != CONNECTION_CLOSE or f.channel != 0:
+            raise ProtocolError("expected connection.close %d on channel 0, got %r" % (code, f))
+        reply = decode_close(f)
+        if reply[0] != code:
+            raise ProtocolError("expected connection.close %d, got %r" % (code, reply))
+        name = REPLY_NAMES.get(code)
+        if name and not reply[1].startswith(name + " - "):
+            raise ProtocolError("reply-text %r does not start with %r"
+                                % (reply[1], name + " - "))
+        try:
+            frames = self.read_until_eof(eof_within)
+        except Timeout:
+            raise Timeout("after connection.close %d the broker kept the socket open for "
+                          "%.1fs without close-ok: it must close it at once" % (code, eof_within)
+                          ) from None
+        stray = [x for x in frames if not (isinstance(x, Frame) and x.type == FRAME_HEARTBEAT)]
+        if stray:
+            raise ProtocolError("after connection.close the broker sent %r" % (stray,))
+        self.close()
+        return reply
+
     def close(self):
         try:
             self.sock.close()
