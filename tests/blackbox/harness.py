@@ -24,7 +24,8 @@ import unittest
 
 import raw
 
-SETTINGS = {"broker": None, "sanitized": False, "clients": None, "keep": False}
+SETTINGS = {"broker": None, "sanitized": False, "clients": None, "keep": False,
+            "external": None}  # (amqp_port, mgmt_port) of a running RabbitMQ, see below
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                      "ERROR: ThreadSanitizer", "SUMMARY: UndefinedBehaviorSanitizer")
@@ -139,6 +140,10 @@ class Broker:
 
     def start(self, timeout=10.0):
         """Starts the broker and waits until its AMQP port accepts connections."""
+        if SETTINGS["external"]:
+            self.port, self.mgmt_port = SETTINGS["external"]
+            reset_external(self.mgmt_port)
+            return self
         for attempt in range(3):
             self.spawn()
             deadline = time.monotonic() + timeout * time_scale()
@@ -168,6 +173,8 @@ class Broker:
         return self.proc is not None and self.proc.poll() is None
 
     def signal(self, sig=signal.SIGTERM):
+        if SETTINGS["external"]:
+            raise unittest.SkipTest("signals the broker: not against an external RabbitMQ")
         self.signalled = True
         self.proc.send_signal(sig)
 
@@ -183,7 +190,7 @@ class Broker:
     def stop(self, check=True):
         """SIGTERM, wait up to 10 s; with check, asserts a clean exit 0 and no sanitizer
         report. Idempotent: a broker that was already stopped is only checked."""
-        if self.proc is None:
+        if self.proc is None or SETTINGS["external"]:
             return None
         problems = []
         if self.returncode is None:
@@ -256,6 +263,43 @@ class Broker:
         return c
 
 
+def reset_external(mgmt_port):
+    """Against an external RabbitMQ (run.py --rabbitmq, a check of the tests
+    themselves): closes every connection and deletes every queue and every exchange
+    not predeclared in vhost '/', through the management API, so each test starts
+    from a fresh broker's state. Tests then run one at a time."""
+    import base64
+    import urllib.parse
+    import urllib.request
+    auth = "Basic " + base64.b64encode(b"guest:guest").decode()
+
+    def call(method, path):
+        req = urllib.request.Request("http://127.0.0.1:%d/api/%s" % (mgmt_port, path),
+                                     method=method, headers={"Authorization": auth})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            body = r.read()
+        return json.loads(body) if body else None
+
+    q = urllib.parse.quote
+    for c in call("GET", "connections"):
+        try:
+            call("DELETE", "connections/" + q(c["name"], safe=""))
+        except Exception:
+            pass
+    for x in call("GET", "queues/%2F"):
+        try:
+            call("DELETE", "queues/%2F/" + q(x["name"], safe=""))
+        except Exception:
+            pass
+    for x in call("GET", "exchanges/%2F"):
+        if x["name"] and not x["name"].startswith("amq."):
+            try:
+                call("DELETE", "exchanges/%2F/" + q(x["name"], safe=""))
+            except Exception:
+                pass
+    time.sleep(0.05)
+
+
 def run_binary(args, timeout=10.0):
     """Runs the broker binary with args (no config written); returns (rc, out, err)."""
     p = subprocess.run([SETTINGS["broker"]] + list(args), stdin=subprocess.DEVNULL,
@@ -286,6 +330,8 @@ class BrokerTestCase(unittest.TestCase):
     def setUp(self):
         self.brokers = []
         self.clients = []
+        if SETTINGS["external"] and (self.CONFIG or not self.START):
+            raise unittest.SkipTest("needs its own broker: not against an external RabbitMQ")
         if self.START:
             self.broker = self.start_broker(self.CONFIG)
 

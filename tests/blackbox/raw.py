@@ -63,11 +63,25 @@ CHANNEL_CLOSE_OK = (20, 41)
 EXCHANGE_DECLARE = (40, 10)
 QUEUE_DECLARE = (50, 10)
 QUEUE_DECLARE_OK = (50, 11)
+EXCHANGE_DECLARE_OK = (40, 11)
+QUEUE_BIND = (50, 20)
+QUEUE_BIND_OK = (50, 21)
 BASIC_QOS = (60, 10)
+BASIC_QOS_OK = (60, 11)
+BASIC_CONSUME = (60, 20)
+BASIC_CONSUME_OK = (60, 21)
 BASIC_PUBLISH = (60, 40)
+BASIC_RETURN = (60, 50)
 BASIC_DELIVER = (60, 60)
+BASIC_GET = (60, 70)
+BASIC_GET_OK = (60, 71)
+BASIC_GET_EMPTY = (60, 72)
+BASIC_ACK = (60, 80)
+BASIC_NACK = (60, 120)
 TX_SELECT = (90, 10)
+TX_SELECT_OK = (90, 11)
 CONFIRM_SELECT = (85, 10)
+CONFIRM_SELECT_OK = (85, 11)
 
 METHOD_NAMES = {
     (10, 10): "connection.start", (10, 11): "connection.start-ok",
@@ -80,8 +94,12 @@ METHOD_NAMES = {
     (20, 21): "channel.flow-ok", (20, 40): "channel.close", (20, 41): "channel.close-ok",
     (40, 10): "exchange.declare", (40, 11): "exchange.declare-ok",
     (50, 10): "queue.declare", (50, 11): "queue.declare-ok",
-    (60, 10): "basic.qos", (60, 11): "basic.qos-ok", (60, 40): "basic.publish",
-    (60, 60): "basic.deliver", (85, 10): "confirm.select", (85, 11): "confirm.select-ok",
+    (50, 20): "queue.bind", (50, 21): "queue.bind-ok",
+    (60, 10): "basic.qos", (60, 11): "basic.qos-ok", (60, 20): "basic.consume",
+    (60, 21): "basic.consume-ok", (60, 40): "basic.publish", (60, 50): "basic.return",
+    (60, 60): "basic.deliver", (60, 70): "basic.get", (60, 71): "basic.get-ok",
+    (60, 72): "basic.get-empty", (60, 80): "basic.ack", (60, 120): "basic.nack",
+    (85, 10): "confirm.select", (85, 11): "confirm.select-ok",
     (90, 10): "tx.select", (90, 11): "tx.select-ok",
 }
 
@@ -266,6 +284,38 @@ def exchange_declare_args(name, etype="direct", passive=False, durable=False,
             + bits(passive, durable, auto_delete, internal, nowait) + table(arguments or {}))
 
 
+def queue_bind_args(queue, exchange, routing_key="", nowait=False, arguments=None):
+    return (short(0) + shortstr(queue) + shortstr(exchange) + shortstr(routing_key)
+            + bits(nowait) + table(arguments or {}))
+
+
+def basic_consume_args(queue, consumer_tag="", no_local=False, no_ack=False,
+                       exclusive=False, nowait=False, arguments=None):
+    return (short(0) + shortstr(queue) + shortstr(consumer_tag)
+            + bits(no_local, no_ack, exclusive, nowait) + table(arguments or {}))
+
+
+def basic_get_args(queue, no_ack=False):
+    return short(0) + shortstr(queue) + bits(no_ack)
+
+
+def basic_ack_args(delivery_tag, multiple=False):
+    return longlong(delivery_tag) + bits(multiple)
+
+
+def publish_frames(channel, exchange, routing_key, body, mandatory=False, immediate=False,
+                   frame_max=131072):
+    """basic.publish with a content header (no properties) and the body split into
+    frames of at most frame_max - 8 bytes."""
+    out = [method_frame(channel, BASIC_PUBLISH,
+                        basic_publish_args(exchange, routing_key, mandatory, immediate)),
+           header_frame(channel, len(body))]
+    step = frame_max - 8
+    for i in range(0, len(body), step):
+        out.append(body_frame(channel, body[i:i + step]))
+    return b"".join(out)
+
+
 def basic_qos_args(prefetch_size=0, prefetch_count=0, global_=False):
     return long_(prefetch_size) + short(prefetch_count) + bits(global_)
 
@@ -430,6 +480,18 @@ def decode_close(f):
     """connection.close or channel.close: (reply_code, reply_text, class_id, method_id)."""
     d = f.args()
     return (d.short(), d.shortstr(), d.short(), d.short())
+
+
+def decode_ack(f):
+    """basic.ack or basic.nack from the broker: (delivery_tag, multiple)."""
+    d = f.args()
+    return (d.longlong(), d.bits(1)[0])
+
+
+def decode_return(f):
+    """basic.return: (reply_code, reply_text, exchange, routing_key)."""
+    d = f.args()
+    return (d.short(), d.shortstr(), d.shortstr(), d.shortstr())
 
 
 def decode_flow_ok(f):

@@ -3,6 +3,9 @@
 
     python3 tests/blackbox/run.py --broker build/plain/leveret [--sanitized]
         [--clients build/plain/clients] [-k SUBSTRING]... [-j N] [--list] [--keep]
+    python3 tests/blackbox/run.py --rabbitmq 5672:15672 [-k SUBSTRING]...
+
+The second form checks the tests themselves against a real RabbitMQ.
 
 Loads tests/blackbox/[0-9][0-9]_*.py, runs every unittest test in them (and any
 module-level test_* function), each with its own broker, N at a time. Prints
@@ -133,10 +136,15 @@ def report(o, lock):
 
 def main():
     ap = argparse.ArgumentParser(description="Leveret black-box tests")
-    ap.add_argument("--broker", required=True, help="path of the leveret binary")
+    ap.add_argument("--broker", help="path of the leveret binary")
     ap.add_argument("--sanitized", action="store_true",
                     help="the broker is an ASan/UBSan build: set *SAN_OPTIONS, longer timeouts")
     ap.add_argument("--clients", help="directory of the built C test clients")
+    ap.add_argument("--rabbitmq", metavar="PORT:MGMT_PORT",
+                    help="check the tests themselves against a RabbitMQ already running on "
+                         "127.0.0.1 (guest/guest, management plugin on MGMT_PORT) instead "
+                         "of starting the broker; implies -j 1 and skips the tests that need "
+                         "their own broker config or signal the broker")
     ap.add_argument("-k", action="append", default=[], metavar="SUBSTRING",
                     help="run only tests whose id contains SUBSTRING (repeatable: any)")
     ap.add_argument("-j", type=int, default=4, metavar="N", help="tests run at once (4)")
@@ -148,8 +156,12 @@ def main():
                     help="print broker stderr for passing tests too")
     args = ap.parse_args()
 
-    broker = os.path.abspath(args.broker)
-    if not (os.path.isfile(broker) and os.access(broker, os.X_OK)):
+    broker = os.path.abspath(args.broker or "")
+    if args.rabbitmq:
+        amqp_port, mgmt_port = (int(x) for x in args.rabbitmq.split(":"))
+        harness.SETTINGS["external"] = (amqp_port, mgmt_port)
+        args.j = 1
+    elif not (os.path.isfile(broker) and os.access(broker, os.X_OK)):
         print("run.py: broker binary %s not found or not executable" % broker, file=sys.stderr)
         return 2
     harness.SETTINGS["broker"] = broker
