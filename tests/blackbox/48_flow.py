@@ -1,0 +1,70 @@
+# SPDX-License-Identifier: MIT
+"""48 message flow (pika): volumes that exercise buffering and write batching:
+ten thousand messages through one queue in order, a fanout to many queues, a
+publisher running ahead of a slow consumer, and channel.flow active=true.
+Every test is bounded in count and time.
+"""
+
+import pika
+
+from pikakit import Collector, PikaTestCase
+
+
+class Flow(PikaTestCase):
+    def test_ten_thousand_messages_arrive_in_order(self):
+        conn = self.connect()
+        ch = conn.channel()
+        ch.queue_declare("q")
+        n = 10000
+        for i in range(n):
+            ch.basic_publish("", "q", b"%d" % i)
+        got = []
+
+        def on_msg(c, m, p, b):
+            got.append(b)
+            if len(got) % 50 == 0:
+                c.basic_ack(m.delivery_tag, multiple=True)
+        ch.basic_qos(prefetch_count=100)
+        ch.basic_consume("q", on_msg)
+        self.assertTrue(self.pump_until(conn, lambda: len(got) >= n, 30.0),
+                        "got %d of %d" % (len(got), n))
+        self.assertEqual(got, [b"%d" % i for i in range(n)])
+
+    def test_fanout_to_fifty_queues(self):
+        ch = self.channel()
+        ch.exchange_declare("fan", "fanout")
+        for i in range(50):
+            ch.queue_declare("q%d" % i)
+            ch.queue_bind("q%d" % i, "fan")
+        ch.confirm_delivery()
+        for j in range(100):
+            ch.basic_publish("fan", "", b"%d" % j)
+        for i in (0, 17, 49):
+            self.assertEqual(self.message_count("q%d" % i), 100)
+        self.assertEqual(self.bodies(ch, "q33"), [b"%d" % j for j in range(100)])
+
+    def test_publisher_ahead_of_a_slow_consumer_loses_nothing(self):
+        pub_conn = self.connect()
+        pub = pub_conn.channel()
+        pub.queue_declare("q")
+        cons_conn = self.connect()
+        cons = cons_conn.channel()
+        cons.basic_qos(prefetch_count=5)
+        got = Collector(ack=True)
+        cons.basic_consume("q", got)
+        body = b"x" * 10000
+        pub.confirm_delivery()
+        n = 2000
+        for i in range(n):
+            pub.basic_publish("", "q", b"%05d" % i + body)
+            if i % 200 == 0:
+                cons_conn.process_data_events(time_limit=0)
+        self.consume_n(cons_conn, got, n, timeout=30.0)
+        self.assertEqual([b[:5] for b in got.bodies], [b"%05d" % i for i in range(n)])
+
+    def test_channel_flow_active_true_is_acknowledged(self):
+        ch = self.channel()
+        self.assertTrue(ch.flow(True))
+        ch.queue_declare("q")
+        ch.basic_publish("", "q", b"m", pika.BasicProperties())
+        self.assertEqual(self.bodies(ch, "q"), [b"m"])
