@@ -18,6 +18,10 @@
 #include "broker/handlers_gen.h"
 #include "broker/log.h"
 #include "broker/loop.h"
+#include "broker/msg.h"
+#include "broker/outq.h"
+#include "broker/vhost.h"
+#include "queue/queue.h"
 #include "broker/version.h"
 
 /* Output above HIGH stops reading from the peer until it drains below LOW:
@@ -36,7 +40,14 @@
 enum {
     PAUSE_OUTPUT = 1u << 0,  /* output above high water */
     PAUSE_BLOCKED = 1u << 1, /* resource alarm (connection.blocked) */
+    PAUSE_FLOW = 1u << 2,    /* publisher outrunning a queue's consumers, or memory budget */
 };
+
+/* Flow control, RabbitMQ-style: a publisher whose messages pile up in a queue
+ * that has consumers (or that pushes queued bytes over the memory budget) is
+ * not read from until the backlog halves. */
+#define FLOW_QUEUE_HIGH 20000
+#define FLOW_QUEUE_LOW 10000
 
 struct conn {
     ev_io rio, wio;
@@ -48,19 +59,27 @@ struct conn {
     bool freeing;
     bool flush_queued;
     bool cap_blocked; /* client understands connection.blocked */
+    bool cap_cancel_notify; /* ... and server-sent basic.cancel */
+    bool held_deliveries;   /* consumers stopped taking because output was full */
     bool blocked_sent;
     uint8_t hdr_len;
     uint8_t hdr[8];
     uint16_t channel_max;
     uint16_t heartbeat;
     uint16_t nblocks;
+    uint16_t nchans; /* channels open (counted against channel_max) */
     uint32_t frame_max;
     uint64_t id;
     ev_tstamp last_rx, last_tx, deadline;
     struct frame_reader *fr;
-    struct buf out;
+    struct outq out;
     struct auth_user *user; /* a reference, dropped in conn_destroy */
     char *vhost;
+    struct vhost *vh;
+    struct queue *flow_q;    /* the queue that made us pause for flow (a reference) */
+    struct conn *flow_next;  /* in the list of flow-paused connections */
+    struct chan **confirming; /* channels with confirms to send after this read */
+    size_t nconfirming, capconfirming;
     struct chan ***blocks;
     struct conn *prev, *next; /* every live connection (see conn__for_each) */
     char peer[48];
@@ -76,6 +95,9 @@ static io_cb_fn on_read, on_write;
 static timer_cb_fn on_timer;
 
 static void arm_timer(struct conn *c);
+static void fail_and_hang_up(struct conn *c, const struct proto_err *err);
+static void flow_unlink(struct conn *c);
+static void resume_deliveries(struct conn *c);
 
 /* ---- accessors ---- */
 
@@ -190,6 +212,11 @@ void conn_destroy(struct conn *c)
     ev_timer_stop(ev, &c->timer);
     close(c->fd);
     destroy_chans(c);
+    /* Exclusive queues die with their connection (after its channels have
+     * requeued what they held). */
+    vhost_delete_exclusive(c->id);
+    flow_unlink(c);
+    free(c->confirming);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -197,7 +224,7 @@ void conn_destroy(struct conn *c)
     if (c->next)
         c->next->prev = c->prev;
     frame_reader_destroy(c->fr);
-    buf_free(&c->out);
+    outq_free(&c->out);
     free(c->vhost);
     auth_user_unref(&c->user);
     log_debug("conn %" PRIu64 ": freed", c->id);
@@ -270,16 +297,17 @@ void conn_set_blocked(struct conn *c, bool blocked, const char *reason)
 
 struct buf *conn_output(struct conn *c)
 {
-    return &c->out;
+    return outq_buf(&c->out);
 }
 
 void conn_output_done(struct conn *c)
 {
+    outq_commit(&c->out);
     if (!c->flush_queued && !c->freeing) {
         c->flush_queued = true;
         loop_want_flush(c->loop, c);
     }
-    if (c->out.len > OUT_HIGH_WATER && !(c->paused & PAUSE_OUTPUT)) {
+    if (outq_pending(&c->out) > OUT_HIGH_WATER && !(c->paused & PAUSE_OUTPUT)) {
         c->paused |= PAUSE_OUTPUT;
         update_reading(c);
     }
@@ -289,7 +317,41 @@ void conn_send_method(struct conn *c, uint16_t ch, const struct spec_method *m)
 {
     if (c->freeing)
         return;
-    frame_put_method(&c->out, ch, m);
+    frame_put_method(outq_buf(&c->out), ch, m);
+    conn_output_done(c);
+}
+
+/* Bodies up to this size are copied into the output buffer: for small
+ * messages one memcpy is cheaper than an extra iovec and a reference. */
+#define COPY_BODY_MAX 512
+
+void conn_send_content(struct conn *c, uint16_t ch, const struct spec_method *m,
+                       struct msg *msg)
+{
+    struct buf *b = outq_buf(&c->out);
+    struct view body = msg_body(msg), props = msg_props(msg);
+    uint32_t max = c->frame_max - FRAME_OVERHEAD;
+
+    if (c->freeing)
+        return;
+    frame_put_method(b, ch, m);
+    frame_put_content_header(b, ch, body.n, props);
+    if (body.n <= COPY_BODY_MAX) {
+        frame_put_body(b, ch, body, c->frame_max);
+    } else {
+        /* Re-framed to this connection's frame_max: only the 7-byte frame
+         * headers and the end octets are new; the body is referenced. */
+        for (size_t off = 0; off < body.n; off += max) {
+            size_t len = body.n - off < max ? body.n - off : max;
+            uint8_t *h = buf_reserve(b, FRAME_HEADER_SIZE);
+            h[0] = SPEC_FRAME_BODY;
+            put_be16(h + 1, ch);
+            put_be32(h + 3, (uint32_t)len);
+            b->len += FRAME_HEADER_SIZE;
+            outq_put_slice(&c->out, msg, off, len);
+            buf_put_u8(b, SPEC_FRAME_END);
+        }
+    }
     conn_output_done(c);
 }
 
@@ -300,32 +362,34 @@ void conn_flush(struct conn *c)
     c->flush_queued = false;
     if (c->freeing)
         return;
-    while (c->out.len) {
-        ssize_t n = write(c->fd, c->out.p, c->out.len);
+    if (outq_pending(&c->out)) {
+        int blocked;
+        ssize_t n = outq_write(&c->out, c->fd, &blocked);
+
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                if (!ev_is_active(&c->wio))
-                    ev_io_start(ev, &c->wio);
-                return;
-            }
             log_debug("conn %" PRIu64 ": write: %s", c->id, strerror(errno));
             conn_close_now(c);
             return;
         }
-        buf_consume(&c->out, (size_t)n);
-        c->last_tx = ev_now(ev);
+        if (n > 0)
+            c->last_tx = ev_now(ev);
+        if ((c->paused & PAUSE_OUTPUT) && outq_pending(&c->out) < OUT_LOW_WATER) {
+            c->paused &= (uint8_t)~PAUSE_OUTPUT;
+            update_reading(c);
+        }
+        if (c->held_deliveries && outq_pending(&c->out) < OUT_LOW_WATER)
+            resume_deliveries(c);
+        if (blocked) {
+            if (!ev_is_active(&c->wio))
+                ev_io_start(ev, &c->wio);
+            return;
+        }
     }
     if (ev_is_active(&c->wio))
         ev_io_stop(ev, &c->wio);
     if (c->state == CONN_CLOSED) {
         conn_close_now(c);
         return;
-    }
-    if ((c->paused & PAUSE_OUTPUT) && c->out.len < OUT_LOW_WATER) {
-        c->paused &= (uint8_t)~PAUSE_OUTPUT;
-        update_reading(c);
     }
 }
 
@@ -367,6 +431,12 @@ void conn_fail(struct conn *c, const struct proto_err *err)
 {
     if (c->state == CONN_CLOSING || c->state == CONN_CLOSED)
         return;
+    if (c->state != CONN_OPEN) {
+        /* Before connection.open there is nothing to wind down: say why, and
+         * hang up once it is written (RabbitMQ closes without waiting too). */
+        fail_and_hang_up(c, err);
+        return;
+    }
     log_warn("conn %" PRIu64 " (%s): closing: %u %s (class %u method %u)", c->id, c->peer,
              (unsigned)err->code, err->text, (unsigned)err->class_id, (unsigned)err->method_id);
     send_close(c, err);
@@ -390,8 +460,10 @@ void conn_force_close(struct conn *c, const char *why)
 {
     struct proto_err err = {0};
 
-    if (c->state == CONN_AWAIT_HEADER) {
-        conn_close_now(c);
+    if (c->state != CONN_OPEN) {
+        /* Still in the handshake: just hang up, as RabbitMQ does. */
+        if (c->state != CONN_CLOSING && c->state != CONN_CLOSED)
+            conn_close_now(c);
         return;
     }
     err_set(&err, SPEC_CONNECTION_FORCED, "broker forced connection closure with reason '%s'", why);
@@ -460,7 +532,7 @@ static void on_timer(struct ev_loop *ev, ev_timer *w, int revents)
             return;
         }
         if (now >= c->last_tx + c->heartbeat / 2.0) {
-            frame_put_heartbeat(&c->out);
+            frame_put_heartbeat(outq_buf(&c->out));
             conn_output_done(c);
             /* last_tx moves when the bytes are written; assume soon. */
             c->last_tx = now;
@@ -530,6 +602,8 @@ void conn__set_user_take(struct conn *c, struct auth_user *u, struct view client
     if (table_get(client_props, "capabilities", &caps) && caps.type == TABLE_TABLE) {
         if (table_get(caps.v.table, "connection.blocked", &v) && v.type == TABLE_BOOL)
             c->cap_blocked = v.v.b;
+        if (table_get(caps.v.table, "consumer_cancel_notify", &v) && v.type == TABLE_BOOL)
+            c->cap_cancel_notify = v.v.b;
     }
 }
 
@@ -587,6 +661,7 @@ void conn__open(struct conn *c, struct view vhost)
 
     free(c->vhost);
     c->vhost = xstrndup_view(vhost);
+    c->vh = vhost_find(vhost);
     memset(&m, 0, sizeof(m));
     m.id = SPEC_CONNECTION_OPEN_OK;
     conn_send_method(c, 0, &m);
@@ -594,6 +669,126 @@ void conn__open(struct conn *c, struct view vhost)
     arm_timer(c);
     log_info("conn %" PRIu64 " (%s): user '%s' opened vhost '%s'", c->id, c->peer,
              auth_user_name(c->user), c->vhost);
+}
+
+/* ---- delivery, confirms and flow control, for broker/chan.c ---- */
+
+struct vhost *conn_vh(const struct conn *c)
+{
+    return c->vh;
+}
+
+bool conn_wants_cancel_notify(const struct conn *c)
+{
+    return c->cap_cancel_notify;
+}
+
+bool conn_can_deliver(struct conn *c)
+{
+    if (c->freeing || c->state != CONN_OPEN)
+        return false;
+    if (outq_pending(&c->out) < OUT_HIGH_WATER)
+        return true;
+    /* Remember to wake the consumers once the socket drains. */
+    c->held_deliveries = true;
+    return false;
+}
+
+void conn__confirms_pending(struct conn *c, struct chan *ch)
+{
+    if (c->nconfirming == c->capconfirming) {
+        c->capconfirming = c->capconfirming ? c->capconfirming * 2 : 4;
+        c->confirming = xrealloc(c->confirming, c->capconfirming * sizeof(*c->confirming));
+    }
+    c->confirming[c->nconfirming++] = ch;
+}
+
+void conn__confirms_forget(struct conn *c, struct chan *ch)
+{
+    for (size_t i = 0; i < c->nconfirming; i++)
+        if (c->confirming[i] == ch)
+            c->confirming[i] = NULL;
+}
+
+static void flush_confirms(struct conn *c)
+{
+    for (size_t i = 0; i < c->nconfirming; i++)
+        if (c->confirming[i])
+            chan__flush_confirms(c->confirming[i]);
+    c->nconfirming = 0;
+}
+
+static struct conn *flow_paused; /* connections paused by PAUSE_FLOW */
+
+static uint64_t config_memory_budget(const struct config *cfg)
+{
+    (void)cfg;
+    return 0; /* TODO(#3): limits.memory_budget once config has it */
+}
+
+static void flow_unlink(struct conn *c)
+{
+    for (struct conn **pp = &flow_paused; *pp; pp = &(*pp)->flow_next) {
+        if (*pp == c) {
+            *pp = c->flow_next;
+            break;
+        }
+    }
+    c->flow_next = NULL;
+    queue_unref(&c->flow_q);
+}
+
+void conn__note_publish(struct conn *c, struct queue *q)
+{
+    const struct config *cfg = loop_config(c->loop);
+
+    if (c->paused & PAUSE_FLOW)
+        return;
+    if (q && !(queue_ready_count(q) > FLOW_QUEUE_HIGH && queue_consumer_count(q) > 0))
+        q = NULL;
+    if (!q && !(config_memory_budget(cfg) && queue_total_ready_bytes() > config_memory_budget(cfg)))
+        return;
+    c->flow_q = q ? queue_ref(q) : NULL;
+    c->paused |= PAUSE_FLOW;
+    c->flow_next = flow_paused;
+    flow_paused = c;
+    update_reading(c);
+}
+
+void conn__flow_poll(const struct config *cfg)
+{
+    struct conn **pp = &flow_paused;
+
+    while (*pp) {
+        struct conn *c = *pp;
+        struct queue *q = c->flow_q;
+        bool go = config_memory_budget(cfg) == 0 ||
+                  queue_total_ready_bytes() < config_memory_budget(cfg) / 2 * 1;
+        if (q && !queue_is_deleted(q) && queue_consumer_count(q) > 0 &&
+            queue_ready_count(q) > FLOW_QUEUE_LOW)
+            go = false;
+        if (!go) {
+            pp = &c->flow_next;
+            continue;
+        }
+        *pp = c->flow_next;
+        c->flow_next = NULL;
+        queue_unref(&c->flow_q);
+        c->paused &= (uint8_t)~PAUSE_FLOW;
+        update_reading(c);
+    }
+}
+
+static void resume_deliveries(struct conn *c)
+{
+    c->held_deliveries = false;
+    for (uint16_t b = 0; b < c->nblocks; b++) {
+        if (!c->blocks[b])
+            continue;
+        for (unsigned i = 0; i < CHAN_BLOCK_SIZE && !c->held_deliveries; i++)
+            if (c->blocks[b][i])
+                chan__resume_deliveries(c->blocks[b][i]);
+    }
 }
 
 /* ---- channels ---- */
@@ -622,6 +817,7 @@ static struct chan *add_chan(struct conn *c, uint16_t n)
         c->blocks[b] = xcalloc(CHAN_BLOCK_SIZE, sizeof(**c->blocks));
     ch = chan_create(c, n);
     c->blocks[b][n & (CHAN_BLOCK_SIZE - 1)] = ch;
+    c->nchans++;
     return ch;
 }
 
@@ -629,8 +825,10 @@ void conn__chan_gone(struct conn *c, uint16_t n)
 {
     unsigned b = (unsigned)n >> CHAN_BLOCK_SHIFT;
 
-    if (b < c->nblocks && c->blocks[b])
+    if (b < c->nblocks && c->blocks[b] && c->blocks[b][n & (CHAN_BLOCK_SIZE - 1)]) {
         c->blocks[b][n & (CHAN_BLOCK_SIZE - 1)] = NULL;
+        c->nchans--;
+    }
 }
 
 /* ---- frames in ---- */
@@ -687,7 +885,7 @@ static void handle_channel0(struct conn *c, const struct frame *f)
         return;
     }
     if ((m.id >> 16) != SPEC_CLASS_CONNECTION) {
-        err_set(&err, SPEC_COMMAND_INVALID, "%s is not allowed on channel 0",
+        err_set(&err, SPEC_CHANNEL_ERROR, "%s is not allowed on channel 0",
                 spec_method_name(m.id));
         fail_method(c, m.id, &err);
         return;
@@ -696,6 +894,14 @@ static void handle_channel0(struct conn *c, const struct frame *f)
         m.id != SPEC_CONNECTION_CLOSE) {
         err_set(&err, SPEC_COMMAND_INVALID, "expected %s, got %s",
                 spec_method_name(expected_method(c->state)), spec_method_name(m.id));
+        fail_method(c, m.id, &err);
+        return;
+    }
+    if (c->state == CONN_OPEN && m.id != SPEC_CONNECTION_CLOSE &&
+        m.id != SPEC_CONNECTION_CLOSE_OK && m.id != SPEC_CONNECTION_UPDATE_SECRET) {
+        /* The handshake methods are over once the connection is open. */
+        err_set(&err, SPEC_CHANNEL_ERROR, "unexpected method in connection state running: %s",
+                spec_method_name(m.id));
         fail_method(c, m.id, &err);
         return;
     }
@@ -718,10 +924,11 @@ static void handle_new_channel(struct conn *c, const struct frame *f)
             conn_fail(c, &err);
         return;
     }
-    if (f->channel > c->channel_max) {
+    /* Like RabbitMQ, channel_max limits how many channels are open at once. */
+    if (c->nchans >= c->channel_max) {
         err_set(&err, SPEC_NOT_ALLOWED,
-                "channel number %u is above the negotiated channel_max (%u)", (unsigned)f->channel,
-                (unsigned)c->channel_max);
+                "number of channels opened (%u) has reached the negotiated channel_max (%u)",
+                (unsigned)c->nchans, (unsigned)c->channel_max);
         fail_method(c, id, &err);
         return;
     }
@@ -735,8 +942,14 @@ static void handle_frame(struct conn *c, const struct frame *f)
     struct chan *ch;
 
     if (f->type == SPEC_FRAME_HEARTBEAT) {
+        /* RabbitMQ: a heartbeat belongs on channel 0 (else 505) and is empty (else 501). */
         if (f->channel != 0) {
-            err_set(&err, SPEC_FRAME_ERROR, "heartbeat frame on channel %u", (unsigned)f->channel);
+            err_set(&err, SPEC_UNEXPECTED_FRAME, "heartbeat frame on channel %u",
+                    (unsigned)f->channel);
+            conn_fail(c, &err);
+        } else if (f->payload.n) {
+            err_set(&err, SPEC_FRAME_ERROR, "heartbeat frame with a %zu-byte payload",
+                    f->payload.n);
             fail_and_hang_up(c, &err);
         }
         return;
@@ -766,7 +979,7 @@ static const uint8_t protocol_header[8] = {'A', 'M', 'Q', 'P', 0, 0, 9, 1};
 static int take_header(struct conn *c, const uint8_t *p, size_t n)
 {
     size_t want = sizeof(c->hdr) - c->hdr_len, take = n < want ? n : want;
-    struct buf *out = &c->out;
+    struct buf *out = outq_buf(&c->out);
 
     memcpy(c->hdr + c->hdr_len, p, take);
     c->hdr_len = (uint8_t)(c->hdr_len + take);
@@ -776,6 +989,7 @@ static int take_header(struct conn *c, const uint8_t *p, size_t n)
         /* Spec §4.2.2: answer with the protocol we support, then close. */
         log_info("conn %" PRIu64 " (%s): bad protocol header, closing", c->id, c->peer);
         buf_append(out, protocol_header, sizeof(protocol_header));
+        outq_commit(&c->out);
         close_after_flush(c);
         return -1;
     }
@@ -829,4 +1043,6 @@ static void on_read(struct ev_loop *ev, ev_io *w, int revents)
             break;
         handle_frame(c, &f);
     }
+    if (c->nconfirming)
+        flush_confirms(c);
 }

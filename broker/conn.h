@@ -25,6 +25,7 @@ struct conn;
 struct chan;
 struct buf;
 struct auth_user;
+struct msg;
 
 /** Accepts ownership of fd (a connected, non-blocking socket). Never fails. */
 struct conn *conn_create(struct loop *l, int fd, const char *peer);
@@ -33,6 +34,14 @@ void conn_destroy(struct conn *c);
 
 /** Appends a method frame for channel ch to the output. */
 void conn_send_method(struct conn *c, uint16_t ch, const struct spec_method *m);
+/**
+ * Appends a content-carrying method (basic.deliver, basic.get-ok,
+ * basic.return) with msg's stored properties and body, split to this
+ * connection's frame_max. Large bodies are referenced, not copied (the output
+ * holds a reference to msg until written). msg is borrowed.
+ */
+void conn_send_content(struct conn *c, uint16_t ch, const struct spec_method *m,
+                       struct msg *msg);
 /** Output buffer, for writers that append frames themselves; call conn_output_done() after. */
 struct buf *conn_output(struct conn *c);
 void conn_output_done(struct conn *c);
@@ -93,6 +102,30 @@ void conn__open(struct conn *c, struct view vhost);
 void conn__peer_closed(struct conn *c);
 /** Client sent close-ok to our close. */
 void conn__close_ok(struct conn *c);
+
+/* ---- for broker/chan.c: deliveries, confirms, flow control ---- */
+struct vhost;
+struct queue;
+struct config;
+/** The vhost opened by connection.open (NULL before). */
+struct vhost *conn_vh(const struct conn *c);
+/** Whether the client advertised consumer_cancel_notify. */
+bool conn_wants_cancel_notify(const struct conn *c);
+/**
+ * Whether deliveries may be appended now: false while the output is above the
+ * high-water mark (then the channels' consumers are resumed when it drains).
+ */
+bool conn_can_deliver(struct conn *c);
+/** ch has confirms to send at the end of this read (coalesced basic.ack). */
+void conn__confirms_pending(struct conn *c, struct chan *ch);
+void conn__confirms_forget(struct conn *c, struct chan *ch);
+/**
+ * A message was published to q (borrowed; may be NULL): pause reading from c
+ * if q's backlog outruns its consumers or the memory budget is exceeded.
+ */
+void conn__note_publish(struct conn *c, struct queue *q);
+/** Resumes flow-paused publishers whose reason went away (from the prepare hook). */
+void conn__flow_poll(const struct config *cfg);
 
 /* ---- channels ---- */
 /** Channel n, or NULL when not open. */

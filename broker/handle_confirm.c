@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* handle_confirm: the confirm class. Not built yet: every method answers 540 NOT_IMPLEMENTED. */
+/* handle_confirm: RabbitMQ's publisher confirms (confirm.select). */
+#include "broker/chan.h"
 #include "broker/handle.h"
 #include "broker/handlers_gen.h"
 
 int handle_confirm_select(struct chan *ch, const struct spec_confirm_select *a,
                           struct proto_err *err)
 {
-    (void)ch;
-    (void)a;
-    return handle__not_implemented(SPEC_CONFIRM_SELECT, err);
+    return chan_confirm_select(ch, a->nowait, err);
 }

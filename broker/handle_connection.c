@@ -50,6 +50,15 @@ static int parse_amqplain(struct view r, struct view *user, struct view *pass)
     return 0;
 }
 
+static bool wants_auth_failure_close(struct view client_props)
+{
+    struct table_value caps, v;
+
+    return table_get(client_props, "capabilities", &caps) && caps.type == TABLE_TABLE &&
+           table_get(caps.v.table, "authentication_failure_close", &v) && v.type == TABLE_BOOL &&
+           v.v.b;
+}
+
 int handle_connection_start_ok(struct conn *c, const struct spec_connection_start_ok *a,
                                struct proto_err *err)
 {
@@ -70,6 +79,14 @@ int handle_connection_start_ok(struct conn *c, const struct spec_connection_star
                        "The response could not be parsed.",
                        (int)a->mechanism.n, (const char *)a->mechanism.p);
     u = auth_login(loop_auth(conn_loop(c)), user, pass);
+    if (!u && !wants_auth_failure_close(a->client_properties)) {
+        /* Without authentication_failure_close the spec's rule applies:
+         * close the socket without a word (as RabbitMQ does). */
+        log_warn("conn %" PRIu64 " (%s): login refused for user '%.*s'; closing", conn_id(c),
+                 conn_peer(c), (int)(user.n > 64 ? 64 : user.n), (const char *)user.p);
+        conn_close_now(c);
+        return 0;
+    }
     if (!u) {
         log_warn("conn %" PRIu64 " (%s): login refused for user '%.*s' (%.*s)", conn_id(c),
                  conn_peer(c), (int)(user.n > 64 ? 64 : user.n), (const char *)user.p,

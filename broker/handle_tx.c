@@ -1,25 +1,23 @@
 /* SPDX-License-Identifier: MIT */
-/* handle_tx: the tx class. Not built yet: every method answers 540 NOT_IMPLEMENTED. */
+/* handle_tx: the tx class (spec §1.9.2): publishes and acks held until commit. */
+#include "broker/chan.h"
 #include "broker/handle.h"
 #include "broker/handlers_gen.h"
 
 int handle_tx_select(struct chan *ch, const struct spec_tx_select *a, struct proto_err *err)
 {
-    (void)ch;
     (void)a;
-    return handle__not_implemented(SPEC_TX_SELECT, err);
+    return chan_tx_select(ch, err);
 }
 
 int handle_tx_commit(struct chan *ch, const struct spec_tx_commit *a, struct proto_err *err)
 {
-    (void)ch;
     (void)a;
-    return handle__not_implemented(SPEC_TX_COMMIT, err);
+    return chan_tx_commit(ch, err);
 }
 
 int handle_tx_rollback(struct chan *ch, const struct spec_tx_rollback *a, struct proto_err *err)
 {
-    (void)ch;
     (void)a;
-    return handle__not_implemented(SPEC_TX_ROLLBACK, err);
+    return chan_tx_rollback(ch, err);
 }

@@ -115,6 +115,7 @@ static void on_prepare(struct ev_loop *ev, ev_prepare *w, int revents)
     /* A connection in the dead list is flushed one last time by conn_destroy's
      * caller below, so skip dead ones here: conn_flush on a closed connection
      * is harmless, but the dead list is processed after this loop anyway. */
+    conn__flow_poll(l->cfg);
     for (size_t i = 0; i < l->nflush; i++)
         conn_flush(l->flush[i]);
     l->nflush = 0;

@@ -12,6 +12,7 @@
 #include "broker/log.h"
 #include "broker/loop.h"
 #include "broker/version.h"
+#include "broker/vhost.h"
 
 static void usage(FILE *f)
 {
@@ -150,6 +151,8 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    for (size_t i = 0; i < auth_vhost_count(auth); i++)
+        vhost_add(view_str(auth_vhost_at(auth, i)));
     l = loop_create(cfg, auth);
     rc = l ? loop_listen(l) : -1;
     if (rc == 0) {
@@ -159,6 +162,7 @@ int main(int argc, char **argv)
         log_info("stopped");
     }
     loop_destroy(l);
+    vhost_remove_all();
     auth_destroy(auth);
     config_destroy(cfg);
     return rc == 0 ? 0 : 1;

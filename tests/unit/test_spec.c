@@ -292,8 +292,8 @@ static void test_spec_shortstr_255(void **state)
 static void test_spec_status_mapping(void **state)
 {
     (void)state;
-    assert_int_equal(spec_status_reply_code(SPEC_ERR_SHORT), SPEC_SYNTAX_ERROR);
-    assert_int_equal(spec_status_reply_code(SPEC_ERR_TRAILING), 502);
+    assert_int_equal(spec_status_reply_code(SPEC_ERR_SHORT), SPEC_FRAME_ERROR);
+    assert_int_equal(spec_status_reply_code(SPEC_ERR_TRAILING), 501);
     assert_int_equal(spec_status_reply_code(SPEC_ERR_TABLE), 502);
     assert_int_equal(spec_status_reply_code(SPEC_ERR_FLAGS), 502);
     assert_int_equal(spec_status_reply_code(SPEC_ERR_UNKNOWN), SPEC_NOT_IMPLEMENTED);
