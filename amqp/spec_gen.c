@@ -2392,8 +2392,12 @@ uint16_t spec_status_reply_code(int status)
     switch (status) {
     case SPEC_OK:
         return SPEC_REPLY_SUCCESS;
+    /* RabbitMQ answers arguments it cannot decode (short, or with bytes
+     * left over) with 501 FRAME_ERROR; a bad table tag or property flag
+     * word is a 502 SYNTAX_ERROR here (RabbitMQ just drops the socket). */
     case SPEC_ERR_SHORT:
     case SPEC_ERR_TRAILING:
+        return SPEC_FRAME_ERROR;
     case SPEC_ERR_TABLE:
     case SPEC_ERR_FLAGS:
         return SPEC_SYNTAX_ERROR;
