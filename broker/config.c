@@ -143,6 +143,9 @@ static const struct field limit_fields[] = {
     UINT(struct config, max_message_size, 1, 536870912, 134217728),
     UINT(struct config, max_connections, 0, 10000000, 0),
     NUMBER(struct config, handshake_timeout, 1, 3600, 10),
+    /* Bytes of queued message data before publishers are throttled; 0 means
+     * 40% of physical memory, RabbitMQ's default high watermark. */
+    UINT(struct config, memory_budget, 0, 1125899906842624LL, 0),
     {0},
 };
 

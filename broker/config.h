@@ -82,6 +82,7 @@ struct config {
     uint32_t max_message_size; /* bytes, 1..536870912, default 134217728 */
     uint32_t max_connections;  /* 0 (unlimited)..10000000, default 0 */
     double handshake_timeout;  /* seconds, 1..3600, default 10 */
+    uint64_t memory_budget;    /* bytes of queued messages before flow control; 0 = 40% of RAM */
 
     struct config_user *users;
     size_t n_users;

@@ -720,10 +720,19 @@ static void flush_confirms(struct conn *c)
 
 static struct conn *flow_paused; /* connections paused by PAUSE_FLOW */
 
+/* limits.memory_budget, resolved once (0 in the file means 40% of RAM). */
 static uint64_t config_memory_budget(const struct config *cfg)
 {
-    (void)cfg;
-    return 0; /* TODO(#3): limits.memory_budget once config has it */
+    static uint64_t budget;
+
+    if (!budget) {
+        long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+        budget = cfg->memory_budget;
+        if (!budget)
+            budget = pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size / 10 * 4
+                                           : (uint64_t)1 << 31;
+    }
+    return budget;
 }
 
 static void flow_unlink(struct conn *c)

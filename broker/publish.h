@@ -26,7 +26,11 @@ struct publish_result {
     struct queue *busiest; /* the accepting queue with the longest backlog (borrowed) */
 };
 
-/** Routes m (borrowed; each accepting queue takes its own reference) through x. */
+/**
+ * Routes m (borrowed; each accepting queue takes its own reference) through x.
+ * When m carries a BCC header, the queues get a copy without it (RabbitMQ
+ * hides BCC from consumers); r->routed and r->refused count queues.
+ */
 void publish_route(struct vhost *v, struct exch *x, struct msg *m, struct publish_result *r);
 
 #endif
