@@ -265,8 +265,11 @@ static void update_reading(struct conn *c)
     struct ev_loop *ev = loop_ev(c->loop);
     bool want = !c->paused && (c->state != CONN_CLOSED) && !c->freeing;
 
-    if (want && !ev_is_active(&c->rio))
+    if (want && !ev_is_active(&c->rio)) {
+        /* We were not reading, so the peer's silence meanwhile proves nothing. */
+        c->last_rx = ev_now(ev);
         ev_io_start(ev, &c->rio);
+    }
     else if (!want && ev_is_active(&c->rio))
         ev_io_stop(ev, &c->rio);
 }
@@ -525,7 +528,7 @@ static void on_timer(struct ev_loop *ev, ev_timer *w, int revents)
         return;
     }
     if (c->heartbeat && c->state >= CONN_AWAIT_OPEN && c->state != CONN_CLOSED) {
-        if (now >= c->last_rx + 2.0 * c->heartbeat) {
+        if (!c->paused && now >= c->last_rx + 2.0 * c->heartbeat) {
             log_warn("conn %" PRIu64 " (%s): missed heartbeats from client, timeout: %us", c->id,
                      c->peer, (unsigned)c->heartbeat);
             conn_close_now(c);
