@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "amqp/table.h"
+#include "broker/auth.h"
 #include "broker/config.h"
 #include "broker/conn.h"
 #include "broker/handlers_gen.h"
@@ -44,7 +45,7 @@ struct unacked {
     uint64_t tag;
     uint64_t seq;
     struct msg *m;
-    struct queue *q; /* a reference */
+    struct queue *q;            /* a reference */
     struct chan_consumer *cons; /* NULL for basic.get, or once the consumer is gone */
 };
 
@@ -77,7 +78,7 @@ struct chan {
     uint64_t pub_got; /* body bytes received so far */
 
     /* consumers */
-    struct map *consumers; /* tag -> struct chan_consumer */
+    struct map *consumers;    /* tag -> struct chan_consumer */
     uint16_t prefetch_next;   /* basic.qos global=false: for consumers created later */
     uint16_t prefetch_global; /* basic.qos global=true: shared by the channel */
 
@@ -88,7 +89,7 @@ struct chan {
     uint64_t next_tag;
 
     /* publisher confirms */
-    uint64_t pub_seq;   /* sequence number of the last publish */
+    uint64_t pub_seq;    /* sequence number of the last publish */
     uint64_t acked_upto; /* every publish <= this is confirmed, ack not yet sent */
     uint64_t acked_sent; /* ... and <= this was sent */
 
@@ -398,8 +399,8 @@ int chan_consume_reply_to(struct chan *ch, struct view tag, bool no_ack, bool no
         tag = view_str(gen);
     }
     names_generate("", gen + 32, sizeof(gen) - 32);
-    snprintf(key, sizeof(key), "%llu.%u.%s", (unsigned long long)conn_id(ch->conn),
-             (unsigned)ch->n, gen + 32);
+    snprintf(key, sizeof(key), "%llu.%u.%s", (unsigned long long)conn_id(ch->conn), (unsigned)ch->n,
+             gen + 32);
     ch->reply_tag = xstrndup_view(tag);
     ch->reply_key = xstrdup(key);
     if (!reply_chans)
@@ -462,8 +463,8 @@ int chan_consume(struct chan *ch, struct queue *q, struct view tag, bool no_ack,
         tag = view_str(gen);
     }
     if (map_get(ch->consumers, tag))
-        return err_set(err, SPEC_NOT_ALLOWED, "attempt to reuse consumer tag '%.*s'",
-                       (int)tag.n, (const char *)tag.p);
+        return err_set(err, SPEC_NOT_ALLOWED, "attempt to reuse consumer tag '%.*s'", (int)tag.n,
+                       (const char *)tag.p);
     cs = xcalloc(1, sizeof(*cs));
     cs->ch = ch;
     cs->tag = xstrndup_view(tag);
@@ -614,14 +615,13 @@ int chan_ack(struct chan *ch, uint64_t tag, bool multiple, struct proto_err *err
     return settle(ch, tag, multiple, false, true, err);
 }
 
-int chan_reject(struct chan *ch, uint64_t tag, bool multiple, bool requeue,
-                struct proto_err *err)
+int chan_reject(struct chan *ch, uint64_t tag, bool multiple, bool requeue, struct proto_err *err)
 {
     if (ch->tx) {
         if (check_tag(ch, tag, multiple, err) < 0)
             return -1;
-        tx_push(ch, &(struct tx_op){.kind = TX_REJECT, .flag = multiple, .tag = tag,
-                                    .requeue = requeue});
+        tx_push(ch, &(struct tx_op){
+                        .kind = TX_REJECT, .flag = multiple, .tag = tag, .requeue = requeue});
         return 0;
     }
     return settle(ch, tag, multiple, requeue, false, err);
@@ -695,8 +695,7 @@ static void confirm_nack(struct chan *ch, uint64_t seq)
 }
 
 /* Routes one complete message; sends basic.return if mandatory and unroutable. */
-static void route_now(struct chan *ch, struct msg *m, struct exch *x, bool mandatory,
-                      uint64_t seq)
+static void route_now(struct chan *ch, struct msg *m, struct exch *x, bool mandatory, uint64_t seq)
 {
     struct publish_result r = {0};
 
@@ -749,8 +748,7 @@ static void publish_complete(struct chan *ch)
 int chan_confirm_select(struct chan *ch, bool nowait, struct proto_err *err)
 {
     if (ch->tx)
-        return err_set(err, SPEC_PRECONDITION_FAILED,
-                       "cannot switch from tx to confirm mode");
+        return err_set(err, SPEC_PRECONDITION_FAILED, "cannot switch from tx to confirm mode");
     ch->confirm = true;
     if (!nowait) {
         struct spec_method m;
@@ -766,8 +764,7 @@ int chan_tx_select(struct chan *ch, struct proto_err *err)
     struct spec_method m;
 
     if (ch->confirm)
-        return err_set(err, SPEC_PRECONDITION_FAILED,
-                       "cannot switch from confirm to tx mode");
+        return err_set(err, SPEC_PRECONDITION_FAILED, "cannot switch from confirm to tx mode");
     ch->tx = true;
     memset(&m, 0, sizeof(m));
     m.id = SPEC_TX_SELECT_OK;
@@ -1012,10 +1009,20 @@ static int header_frame(struct chan *ch, const struct frame *f)
         return -1;
     }
     ch->want_header = false;
+    if ((props.flags & SPEC_PROP_USER_ID) &&
+        !view_eq_str(props.user_id, auth_user_name(conn_user(ch->conn)))) {
+        /* RabbitMQ validates user-id against the login (spec: MAY). */
+        err_set(&err, SPEC_PRECONDITION_FAILED,
+                "user_id property set to '%.*s' but authenticated user was '%s'",
+                (int)props.user_id.n, (const char *)props.user_id.p,
+                auth_user_name(conn_user(ch->conn)));
+        return fail(ch, SPEC_BASIC_PUBLISH, &err);
+    }
     if (h.body_size > cfg->max_message_size) {
-        err_set(&err, SPEC_PRECONDITION_FAILED, "message size %llu is larger than configured "
-                "max size %llu", (unsigned long long)h.body_size,
-                (unsigned long long)cfg->max_message_size);
+        err_set(&err, SPEC_PRECONDITION_FAILED,
+                "message size %llu is larger than configured "
+                "max size %llu",
+                (unsigned long long)h.body_size, (unsigned long long)cfg->max_message_size);
         /* The body frames that follow are discarded with the closing channel. */
         return fail(ch, SPEC_BASIC_PUBLISH, &err);
     }
@@ -1033,9 +1040,9 @@ static int header_frame(struct chan *ch, const struct frame *f)
         if (spec_props_size(&props) <= sizeof(rewritten))
             raw = (struct view){rewritten, spec_encode_props(&props, rewritten)};
     }
-    ch->pub_msg = msg_create((struct view){(const uint8_t *)ch->pub_exch, ch->pub_exch_len},
-                             (struct view){(const uint8_t *)ch->pub_key, ch->pub_key_len},
-                             raw, h.body_size);
+    ch->pub_msg =
+        msg_create((struct view){(const uint8_t *)ch->pub_exch, ch->pub_exch_len},
+                   (struct view){(const uint8_t *)ch->pub_key, ch->pub_key_len}, raw, h.body_size);
     ch->pub_got = 0;
     if (!ch->pub_msg)
         return hard(ch, SPEC_INTERNAL_ERROR, "cannot allocate message body");

@@ -82,8 +82,7 @@ void chan_cancel(struct chan *ch, struct view tag, bool nowait);
 void chan_get(struct chan *ch, struct queue *q, bool no_ack);
 /** basic.ack / basic.nack / basic.reject: 406 PRECONDITION_FAILED on an unknown tag. */
 int chan_ack(struct chan *ch, uint64_t tag, bool multiple, struct proto_err *err);
-int chan_reject(struct chan *ch, uint64_t tag, bool multiple, bool requeue,
-                struct proto_err *err);
+int chan_reject(struct chan *ch, uint64_t tag, bool multiple, bool requeue, struct proto_err *err);
 /** basic.recover(-async) with requeue: every unacked message goes back, redelivered. */
 void chan_recover(struct chan *ch);
 /**

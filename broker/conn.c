@@ -58,7 +58,7 @@ struct conn {
     uint8_t paused;
     bool freeing;
     bool flush_queued;
-    bool cap_blocked; /* client understands connection.blocked */
+    bool cap_blocked;       /* client understands connection.blocked */
     bool cap_cancel_notify; /* ... and server-sent basic.cancel */
     bool held_deliveries;   /* consumers stopped taking because output was full */
     bool blocked_sent;
@@ -76,8 +76,8 @@ struct conn {
     struct auth_user *user; /* a reference, dropped in conn_destroy */
     char *vhost;
     struct vhost *vh;
-    struct queue *flow_q;    /* the queue that made us pause for flow (a reference) */
-    struct conn *flow_next;  /* in the list of flow-paused connections */
+    struct queue *flow_q;     /* the queue that made us pause for flow (a reference) */
+    struct conn *flow_next;   /* in the list of flow-paused connections */
     struct chan **confirming; /* channels with confirms to send after this read */
     size_t nconfirming, capconfirming;
     struct chan ***blocks;
@@ -269,8 +269,7 @@ static void update_reading(struct conn *c)
         /* We were not reading, so the peer's silence meanwhile proves nothing. */
         c->last_rx = ev_now(ev);
         ev_io_start(ev, &c->rio);
-    }
-    else if (!want && ev_is_active(&c->rio))
+    } else if (!want && ev_is_active(&c->rio))
         ev_io_stop(ev, &c->rio);
 }
 
@@ -328,8 +327,7 @@ void conn_send_method(struct conn *c, uint16_t ch, const struct spec_method *m)
  * messages one memcpy is cheaper than an extra iovec and a reference. */
 #define COPY_BODY_MAX 512
 
-void conn_send_content(struct conn *c, uint16_t ch, const struct spec_method *m,
-                       struct msg *msg)
+void conn_send_content(struct conn *c, uint16_t ch, const struct spec_method *m, struct msg *msg)
 {
     struct buf *b = outq_buf(&c->out);
     struct view body = msg_body(msg), props = msg_props(msg);
@@ -637,7 +635,10 @@ static int check_negotiated(const char *field, uint32_t client, uint32_t min, ui
     if (server != 0 && (client == 0 || client > server))
         return err_set(err, SPEC_NOT_ALLOWED,
                        "negotiated %s = %u%s is higher than the maximum allowed value (%u)", field,
-                       (unsigned)client, client == 0 ? " (no limit)" : "", (unsigned)server);
+                       (unsigned)client,
+                       /* RabbitMQ words a 0 channel_max (only that one) this way */
+                       client == 0 && strcmp(field, "channel_max") == 0 ? " (no limit)" : "",
+                       (unsigned)server);
     return 0;
 }
 
@@ -897,8 +898,7 @@ static void handle_channel0(struct conn *c, const struct frame *f)
         return;
     }
     if ((m.id >> 16) != SPEC_CLASS_CONNECTION) {
-        err_set(&err, SPEC_CHANNEL_ERROR, "%s is not allowed on channel 0",
-                spec_method_name(m.id));
+        err_set(&err, SPEC_CHANNEL_ERROR, "%s is not allowed on channel 0", spec_method_name(m.id));
         fail_method(c, m.id, &err);
         return;
     }

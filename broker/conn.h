@@ -40,8 +40,7 @@ void conn_send_method(struct conn *c, uint16_t ch, const struct spec_method *m);
  * connection's frame_max. Large bodies are referenced, not copied (the output
  * holds a reference to msg until written). msg is borrowed.
  */
-void conn_send_content(struct conn *c, uint16_t ch, const struct spec_method *m,
-                       struct msg *msg);
+void conn_send_content(struct conn *c, uint16_t ch, const struct spec_method *m, struct msg *msg);
 /** Output buffer, for writers that append frames themselves; call conn_output_done() after. */
 struct buf *conn_output(struct conn *c);
 void conn_output_done(struct conn *c);

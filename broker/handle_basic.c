@@ -26,8 +26,7 @@ int handle_basic_qos(struct chan *ch, const struct spec_basic_qos *a, struct pro
     return 0;
 }
 
-int handle_basic_consume(struct chan *ch, const struct spec_basic_consume *a,
-                         struct proto_err *err)
+int handle_basic_consume(struct chan *ch, const struct spec_basic_consume *a, struct proto_err *err)
 {
     struct queue *q;
     struct table_value v;
@@ -42,15 +41,14 @@ int handle_basic_consume(struct chan *ch, const struct spec_basic_consume *a,
     if (table_get(a->arguments, "x-priority", &v)) {
         if (!table_value_as_i64(&v, &prio) || prio < INT32_MIN || prio > INT32_MAX)
             return err_set(err, SPEC_PRECONDITION_FAILED,
-                           "invalid arg 'x-priority' for queue '%s' in vhost '%s'",
-                           queue_name(q), queue_vhost(q));
+                           "invalid arg 'x-priority' for queue '%s' in vhost '%s'", queue_name(q),
+                           queue_vhost(q));
     }
-    return chan_consume(ch, q, a->consumer_tag, a->no_ack, a->exclusive, (int32_t)prio,
-                        a->no_wait, err);
+    return chan_consume(ch, q, a->consumer_tag, a->no_ack, a->exclusive, (int32_t)prio, a->no_wait,
+                        err);
 }
 
-int handle_basic_cancel(struct chan *ch, const struct spec_basic_cancel *a,
-                        struct proto_err *err)
+int handle_basic_cancel(struct chan *ch, const struct spec_basic_cancel *a, struct proto_err *err)
 {
     (void)err;
     chan_cancel(ch, a->consumer_tag, a->no_wait);
@@ -67,8 +65,7 @@ int handle_basic_cancel_ok(struct chan *ch, const struct spec_basic_cancel_ok *a
     return 0;
 }
 
-int handle_basic_publish(struct chan *ch, const struct spec_basic_publish *a,
-                         struct proto_err *err)
+int handle_basic_publish(struct chan *ch, const struct spec_basic_publish *a, struct proto_err *err)
 {
     struct exch *x = handle__exch(ch, a->exchange, err);
 
@@ -101,8 +98,7 @@ int handle_basic_ack(struct chan *ch, const struct spec_basic_ack *a, struct pro
     return chan_ack(ch, a->delivery_tag, a->multiple, err);
 }
 
-int handle_basic_reject(struct chan *ch, const struct spec_basic_reject *a,
-                        struct proto_err *err)
+int handle_basic_reject(struct chan *ch, const struct spec_basic_reject *a, struct proto_err *err)
 {
     return chan_reject(ch, a->delivery_tag, false, a->requeue, err);
 }
@@ -121,8 +117,7 @@ int handle_basic_recover_async(struct chan *ch, const struct spec_basic_recover_
     return 0;
 }
 
-int handle_basic_recover(struct chan *ch, const struct spec_basic_recover *a,
-                         struct proto_err *err)
+int handle_basic_recover(struct chan *ch, const struct spec_basic_recover *a, struct proto_err *err)
 {
     struct spec_method m;
 

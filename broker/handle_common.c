@@ -17,9 +17,9 @@ int handle__check_access(struct chan *ch, enum auth_op op, const char *kind, str
 
     if (auth_check(loop_auth(conn_loop(c)), conn_user(c), vh, op, res))
         return 0;
-    return err_set(err, SPEC_ACCESS_REFUSED, "access to %s '%.*s' in vhost '%s' refused for user '%s'",
-                   kind, (int)res.n, (const char *)res.p, conn_vhost(c),
-                   auth_user_name(conn_user(c)));
+    return err_set(err, SPEC_ACCESS_REFUSED,
+                   "access to %s '%.*s' in vhost '%s' refused for user '%s'", kind, (int)res.n,
+                   (const char *)res.p, conn_vhost(c), auth_user_name(conn_user(c)));
 }
 
 struct queue *handle__queue(struct chan *ch, struct view name, struct view *name_out,

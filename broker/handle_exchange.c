@@ -66,8 +66,7 @@ static int check_args(struct chan *ch, struct view name, struct view args, struc
         return err_set(err, SPEC_PRECONDITION_FAILED,
                        "invalid arg 'alternate-exchange' for exchange '%.*s' in vhost '%s': "
                        "{unacceptable_type,%c}",
-                       (int)name.n, (const char *)name.p, conn_vhost(chan_conn(ch)),
-                       (char)v.type);
+                       (int)name.n, (const char *)name.p, conn_vhost(chan_conn(ch)), (char)v.type);
     return 0;
 }
 
@@ -92,7 +91,9 @@ int handle_exchange_declare(struct chan *ch, const struct spec_exchange_declare 
         if (exch_type_parse(a->type, &type) < 0)
             return err_set(err, SPEC_COMMAND_INVALID, "unknown exchange type '%.*s'",
                            (int)a->type.n, (const char *)a->type.p);
-        if (is_reserved(a->exchange))
+        /* RabbitMQ checks the reserved prefix only when creating, so
+         * redeclaring amq.direct with its own properties is fine. */
+        if (!x && is_reserved(a->exchange))
             return err_set(err, SPEC_ACCESS_REFUSED,
                            "exchange name '%.*s' contains reserved prefix 'amq.*'",
                            (int)a->exchange.n, (const char *)a->exchange.p);
@@ -124,8 +125,7 @@ int handle_exchange_delete(struct chan *ch, const struct spec_exchange_delete *a
     if (is_reserved(a->exchange))
         return err_set(err, SPEC_ACCESS_REFUSED,
                        "deletion of system exchange '%.*s' in vhost '%s' not allowed",
-                       (int)a->exchange.n, (const char *)a->exchange.p,
-                       conn_vhost(chan_conn(ch)));
+                       (int)a->exchange.n, (const char *)a->exchange.p, conn_vhost(chan_conn(ch)));
     if (handle__check_access(ch, AUTH_CONFIGURE, "exchange", a->exchange, err) < 0)
         return -1;
     x = vhost_exch(v, a->exchange);
@@ -165,8 +165,7 @@ static int e2e(struct chan *ch, struct view dst_name, struct view src_name, stru
     return 0;
 }
 
-int handle_exchange_bind(struct chan *ch, const struct spec_exchange_bind *a,
-                         struct proto_err *err)
+int handle_exchange_bind(struct chan *ch, const struct spec_exchange_bind *a, struct proto_err *err)
 {
     if (e2e(ch, a->destination, a->source, a->routing_key, a->arguments, true, err) < 0)
         return -1;

@@ -23,8 +23,7 @@ static void send_declare_ok(struct chan *ch, const struct queue *q)
     chan_send_method(ch, &m);
 }
 
-int handle_queue_declare(struct chan *ch, const struct spec_queue_declare *a,
-                         struct proto_err *err)
+int handle_queue_declare(struct chan *ch, const struct spec_queue_declare *a, struct proto_err *err)
 {
     struct vhost *v = chan_vhost(ch);
     struct conn *c = chan_conn(ch);
@@ -79,8 +78,8 @@ int handle_queue_declare(struct chan *ch, const struct spec_queue_declare *a,
 }
 
 /* queue.bind / unbind: shared lookups and checks. */
-static int binding_target(struct chan *ch, struct view qname, struct view xname,
-                          struct queue **q, struct exch **x, struct proto_err *err)
+static int binding_target(struct chan *ch, struct view qname, struct view xname, struct queue **q,
+                          struct exch **x, struct proto_err *err)
 {
     if (!xname.n)
         return err_set(err, SPEC_ACCESS_REFUSED, "operation not permitted on the default exchange");
@@ -115,20 +114,26 @@ int handle_queue_bind(struct chan *ch, const struct spec_queue_bind *a, struct p
     return 0;
 }
 
-int handle_queue_unbind(struct chan *ch, const struct spec_queue_unbind *a,
-                        struct proto_err *err)
+int handle_queue_unbind(struct chan *ch, const struct spec_queue_unbind *a, struct proto_err *err)
 {
     struct view key = a->routing_key;
     struct spec_method m;
     struct queue *q;
     struct exch *x;
 
-    if (binding_target(ch, a->queue, a->exchange, &q, &x, err) < 0)
-        return -1;
-    if (!key.n && !a->queue.n)
-        key = view_str(queue_name(q));
-    exch_unbind_queue(x, q, key, a->arguments);
-    vhost_maybe_auto_delete_exch(chan_vhost(ch), x);
+    if (binding_target(ch, a->queue, a->exchange, &q, &x, err) < 0) {
+        /* RabbitMQ answers unbind-ok when the queue or exchange is missing:
+         * the binding cannot exist, which is what the client asked for. */
+        if (err->code != SPEC_NOT_FOUND)
+            return -1;
+        q = NULL;
+    }
+    if (q) {
+        if (!key.n && !a->queue.n)
+            key = view_str(queue_name(q));
+        exch_unbind_queue(x, q, key, a->arguments);
+        vhost_maybe_auto_delete_exch(chan_vhost(ch), x);
+    }
     memset(&m, 0, sizeof(m));
     m.id = SPEC_QUEUE_UNBIND_OK;
     chan_send_method(ch, &m);
@@ -154,8 +159,7 @@ int handle_queue_purge(struct chan *ch, const struct spec_queue_purge *a, struct
     return 0;
 }
 
-int handle_queue_delete(struct chan *ch, const struct spec_queue_delete *a,
-                        struct proto_err *err)
+int handle_queue_delete(struct chan *ch, const struct spec_queue_delete *a, struct proto_err *err)
 {
     struct proto_err miss = {0};
     struct queue *q = handle__queue(ch, a->queue, NULL, &miss);
@@ -170,9 +174,8 @@ int handle_queue_delete(struct chan *ch, const struct spec_queue_delete *a,
             return err_set(err, SPEC_PRECONDITION_FAILED, "queue '%s' in vhost '%s' in use",
                            queue_name(q), queue_vhost(q));
         if (a->if_empty && queue_ready_count(q) > 0)
-            return err_set(err, SPEC_PRECONDITION_FAILED,
-                           "queue '%s' in vhost '%s' is not empty", queue_name(q),
-                           queue_vhost(q));
+            return err_set(err, SPEC_PRECONDITION_FAILED, "queue '%s' in vhost '%s' not empty",
+                           queue_name(q), queue_vhost(q));
         n = vhost_delete_queue(chan_vhost(ch), q);
     }
     if (!a->no_wait) {

@@ -16,17 +16,18 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: leveret [--config FILE] [--port N] [--mgmt-port N] [--data-dir DIR]\n"
-               "       leveret --hash-password PASSWORD\n"
-               "       leveret --help | --version\n"
-               "\n"
-               "  -c, --config FILE       configuration file (default: config.json)\n"
-               "  -p, --port N            AMQP port, overriding listeners.amqp_port\n"
-               "  -m, --mgmt-port N       management port, overriding listeners.mgmt_port\n"
-               "  -d, --data-dir DIR      data directory, overriding data_dir\n"
-               "      --hash-password PW  print a RabbitMQ-format SHA-256 hash of PW for config.json\n"
-               "  -h, --help              this text\n"
-               "  -V, --version           print the version\n");
+    fprintf(f,
+            "Usage: leveret [--config FILE] [--port N] [--mgmt-port N] [--data-dir DIR]\n"
+            "       leveret --hash-password PASSWORD\n"
+            "       leveret --help | --version\n"
+            "\n"
+            "  -c, --config FILE       configuration file (default: config.json)\n"
+            "  -p, --port N            AMQP port, overriding listeners.amqp_port\n"
+            "  -m, --mgmt-port N       management port, overriding listeners.mgmt_port\n"
+            "  -d, --data-dir DIR      data directory, overriding data_dir\n"
+            "      --hash-password PW  print a RabbitMQ-format SHA-256 hash of PW for config.json\n"
+            "  -h, --help              this text\n"
+            "  -V, --version           print the version\n");
 }
 
 static int parse_port(const char *opt, const char *s, int min, uint16_t *out)
@@ -69,10 +70,14 @@ static int make_dirs(const char *path)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},   {"port", required_argument, NULL, 'p'},
-        {"mgmt-port", required_argument, NULL, 'm'}, {"data-dir", required_argument, NULL, 'd'},
-        {"hash-password", required_argument, NULL, 'H'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'},
+        {"port", required_argument, NULL, 'p'},
+        {"mgmt-port", required_argument, NULL, 'm'},
+        {"data-dir", required_argument, NULL, 'd'},
+        {"hash-password", required_argument, NULL, 'H'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
     };
     const char *config_path = "config.json", *data_dir = NULL;
     uint16_t port = 0, mgmt_port = 0;

@@ -74,8 +74,7 @@ static struct msg *without_bcc(struct msg *m)
     struct msg *copy;
     size_t top;
 
-    if (!table_get(msg_headers(m), "BCC", &v) ||
-        spec_decode_props(raw.p, raw.n, &props) != SPEC_OK)
+    if (!table_get(msg_headers(m), "BCC", &v) || spec_decode_props(raw.p, raw.n, &props) != SPEC_OK)
         return NULL;
     top = table_open(&hb);
     table_iter_init(&it, props.headers);

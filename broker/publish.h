@@ -21,8 +21,8 @@ struct msg;
 struct queue;
 
 struct publish_result {
-    size_t routed;  /* queues that accepted the message */
-    size_t refused; /* queues that refused it (overflow, deleted) */
+    size_t routed;         /* queues that accepted the message */
+    size_t refused;        /* queues that refused it (overflow, deleted) */
     struct queue *busiest; /* the accepting queue with the longest backlog (borrowed) */
 };
 

@@ -20,8 +20,8 @@ static const struct {
     const char *name;
     enum exch_type type;
 } predeclared[] = {
-    {"", EXCH_DIRECT},           {"amq.direct", EXCH_DIRECT},   {"amq.fanout", EXCH_FANOUT},
-    {"amq.topic", EXCH_TOPIC},   {"amq.headers", EXCH_HEADERS}, {"amq.match", EXCH_HEADERS},
+    {"", EXCH_DIRECT},         {"amq.direct", EXCH_DIRECT},   {"amq.fanout", EXCH_FANOUT},
+    {"amq.topic", EXCH_TOPIC}, {"amq.headers", EXCH_HEADERS}, {"amq.match", EXCH_HEADERS},
 };
 
 struct vhost *vhost_find(struct view name)
