@@ -15,9 +15,9 @@ RABBIT_CAPABILITIES = ["publisher_confirms", "exchange_exchange_bindings", "basi
 
 class PikaTestCase(BrokerTestCase):
     def connect(self, **kw):
-        conn = pika.BlockingConnection(pika_params(self.broker, **kw))
-        self.addCleanup(self.close_quietly, conn)
-        return conn
+        # track(): closed in tearDown, before the broker is stopped (an addCleanup
+        # would run after it, leaving the broker waiting on a client nobody reads).
+        return self.track(pika.BlockingConnection(pika_params(self.broker, **kw)))
 
     @staticmethod
     def close_quietly(conn):
