@@ -40,6 +40,8 @@ int handle_queue_declare(struct chan *ch, const struct spec_queue_declare *a, st
             memset(&m, 0, sizeof(m));
             m.id = SPEC_QUEUE_DECLARE_OK;
             m.u.queue_declare_ok.queue = name;
+            /* RabbitMQ (declare_fast_reply_to) always reports one consumer. */
+            m.u.queue_declare_ok.consumer_count = 1;
             chan_send_method(ch, &m);
         }
         return 0;
