@@ -27,11 +27,10 @@ static int ok(const char *step, amqp_rpc_reply_t r)
         printf("%s: ok\n", step);
         return 0;
     }
-    if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
-        r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+    if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
         const amqp_channel_close_t *m = r.reply.decoded;
-        printf("%s: channel.close %u %.*s\n", step, (unsigned)m->reply_code,
-               (int)m->reply_text.len, (const char *)m->reply_text.bytes);
+        printf("%s: channel.close %u %.*s\n", step, (unsigned)m->reply_code, (int)m->reply_text.len,
+               (const char *)m->reply_text.bytes);
     } else if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
                r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
         const amqp_connection_close_t *m = r.reply.decoded;
@@ -51,8 +50,8 @@ static int run(amqp_connection_state_t conn, int count)
     amqp_channel_open(conn, ch);
     if (ok("channel.open", amqp_get_rpc_reply(conn)))
         return -1;
-    amqp_exchange_declare(conn, ch, amqp_cstring_bytes("c.pubsub"), amqp_cstring_bytes("direct"),
-                          0, 0, 0, 0, amqp_empty_table);
+    amqp_exchange_declare(conn, ch, amqp_cstring_bytes("c.pubsub"), amqp_cstring_bytes("direct"), 0,
+                          0, 0, 0, amqp_empty_table);
     if (ok("exchange.declare", amqp_get_rpc_reply(conn)))
         return -1;
     amqp_queue_declare_ok_t *q =
