@@ -26,7 +26,7 @@ import pika
 import pika.exceptions
 
 import raw
-from pikakit import Collector, PikaTestCase
+from pikakit import PikaTestCase
 
 TYPES = ["direct", "fanout", "topic", "headers"]
 

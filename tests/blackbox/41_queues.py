@@ -7,12 +7,11 @@ Reply texts are RabbitMQ's (rabbit_channel.erl, rabbit_amqqueue.erl; checked
 against RabbitMQ 3.10 with run.py --rabbitmq).
 """
 
-import re
 import time
 
 import pika
 
-from pikakit import Collector, PikaTestCase
+from pikakit import PikaTestCase
 
 LOCKED = ("RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '%s' in vhost "
           "'/'. It could be originally declared on another connection or the exclusive "

@@ -11,7 +11,6 @@ run.py --rabbitmq): an unknown or repeated delivery tag is channel error 406
 
 import time
 
-import pika
 
 from pikakit import Collector, PikaTestCase
 

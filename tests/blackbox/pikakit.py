@@ -8,21 +8,11 @@ reply code and the exact reply text ("NAME - explanation").
 """
 
 import time
-import uuid
 
 import pika
 import pika.exceptions
 
 from harness import BrokerTestCase, pika_params
-
-# RabbitMQ's texts use the vhost name; every test broker runs with vhost "/".
-VHOST = "/"
-
-
-def unique(prefix="t"):
-    """A name no other test uses (tests may run against one shared RabbitMQ)."""
-    return "%s-%s" % (prefix, uuid.uuid4().hex[:10])
-
 
 class Collector:
     """A basic_consume callback that keeps (method, properties, body) and can ack."""
