@@ -15,6 +15,7 @@
 #include "broker/msg.h"
 #include "broker/names.h"
 #include "broker/publish.h"
+#include "broker/stats.h"
 #include "broker/vhost.h"
 #include "exchange/exchange.h"
 #include "queue/queue.h"
@@ -119,6 +120,7 @@ struct chan *chan_create(struct conn *c, uint16_t n)
     ch->conn = c;
     ch->n = n;
     ch->state = CHAN_OPENING;
+    stats.channel_created++;
     return ch;
 }
 
@@ -255,6 +257,8 @@ static void ua_settle(struct chan *ch, size_t i, bool requeue, bool ack)
     if (u->cons)
         u->cons->unacked--;
     ch->ua_live--;
+    if (ack)
+        stats.ack++;
     if (ack || !requeue) {
         /* reject without requeue: dropped (dead-lettering comes with issue 4) */
         queue_ack(u->q, u->seq);
@@ -302,10 +306,13 @@ static void cons_deliver(void *owner, struct queue *q, struct msg *m, uint64_t s
     dm.u.basic_deliver.exchange = msg_exchange(m);
     dm.u.basic_deliver.routing_key = msg_routing_key(m);
     conn_send_content(ch->conn, ch->n, &dm, m);
+    stats.redeliver += redelivered;
     if (cs->no_ack) {
+        stats.deliver_no_ack++;
         msg_unref(&m);
         return;
     }
+    stats.deliver++;
     struct unacked u = {tag, seq, m, queue_ref(q), cs};
     ua_push(ch, &u);
     cs->unacked++;
@@ -535,6 +542,7 @@ void chan_get(struct chan *ch, struct queue *q, bool no_ack)
 
     memset(&m, 0, sizeof(m));
     if (!msg) {
+        stats.get_empty++;
         m.id = SPEC_BASIC_GET_EMPTY;
         chan_send_method(ch, &m);
         return;
@@ -546,10 +554,13 @@ void chan_get(struct chan *ch, struct queue *q, bool no_ack)
     m.u.basic_get_ok.routing_key = msg_routing_key(msg);
     m.u.basic_get_ok.message_count = (uint32_t)queue_ready_count(q);
     conn_send_content(ch->conn, ch->n, &m, msg);
+    stats.redeliver += redelivered;
     if (no_ack) {
+        stats.get_no_ack++;
         msg_unref(&msg);
         return;
     }
+    stats.get++;
     struct unacked u = {ch->next_tag, seq, msg, queue_ref(q), NULL};
     ua_push(ch, &u);
 }
@@ -659,6 +670,7 @@ int chan_begin_publish(struct chan *ch, struct exch *x, struct view routing_key,
 static void confirm_ok(struct chan *ch, uint64_t seq)
 {
     ch->acked_upto = seq;
+    stats.confirm++;
     if (!ch->confirm_dirty) {
         ch->confirm_dirty = true;
         conn__confirms_pending(ch->conn, ch);
@@ -703,7 +715,10 @@ static void route_now(struct chan *ch, struct msg *m, struct exch *x, bool manda
         r.routed = 1;
     else
         publish_route(chan_vhost(ch), x, m, &r);
+    if (r.routed == 0 && r.refused == 0 && !mandatory)
+        stats.drop_unroutable++;
     if (r.routed == 0 && r.refused == 0 && mandatory) {
+        stats.return_unroutable++;
         struct spec_method rm;
         memset(&rm, 0, sizeof(rm));
         rm.id = SPEC_BASIC_RETURN;
@@ -729,6 +744,7 @@ static void publish_complete(struct chan *ch)
 
     ch->pub_msg = NULL;
     ch->want_body = false;
+    stats.publish++;
     if (ch->tx) {
         /* Held until commit; the exchange is looked up again then. */
         tx_push(ch, &(struct tx_op){.kind = TX_PUBLISH, .flag = ch->pub_mandatory, .m = m});
@@ -865,6 +881,7 @@ void chan_destroy(struct chan *ch)
     if (!ch)
         return;
     release_all(ch);
+    stats.channel_closed++;
     conn__confirms_forget(ch->conn, ch);
     free(ch->last_queue);
     free(ch);
@@ -1083,5 +1100,52 @@ int chan_handle_frame(struct chan *ch, const struct frame *f)
         return body_frame(ch, f);
     default:
         return hard(ch, SPEC_FRAME_ERROR, "unexpected frame type");
+    }
+}
+
+/* ---- introspection (management API) ---- */
+
+size_t chan_consumer_count(const struct chan *ch)
+{
+    return ch->consumers ? map_count(ch->consumers) : 0;
+}
+
+size_t chan_unacked_count(const struct chan *ch)
+{
+    return ch->ua_live;
+}
+
+uint16_t chan_prefetch(const struct chan *ch)
+{
+    return ch->prefetch_next;
+}
+
+uint16_t chan_global_prefetch(const struct chan *ch)
+{
+    return ch->prefetch_global;
+}
+
+bool chan_in_confirm_mode(const struct chan *ch)
+{
+    return ch->confirm;
+}
+
+bool chan_in_tx(const struct chan *ch)
+{
+    return ch->tx;
+}
+
+void chan_for_each_consumer(struct chan *ch, chan_consumer_cb *fn, void *arg)
+{
+    struct map_iter it;
+    struct view key;
+    void *val;
+
+    if (!ch->consumers)
+        return;
+    map_iter_init(&it, ch->consumers);
+    while (map_next(&it, &key, &val)) {
+        struct chan_consumer *cs = val;
+        fn(arg, ch, cs->tag, cs->q, cs->no_ack, cs->prefetch);
     }
 }

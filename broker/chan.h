@@ -104,4 +104,17 @@ void chan__flush_confirms(struct chan *ch);
 /** Output drained: let this channel's consumers take messages again. */
 void chan__resume_deliveries(struct chan *ch);
 
+/* ---- introspection (management API); all results borrowed ---- */
+size_t chan_consumer_count(const struct chan *ch);
+size_t chan_unacked_count(const struct chan *ch);
+/** basic.qos prefetch for new consumers (global=false) and for the channel (global=true). */
+uint16_t chan_prefetch(const struct chan *ch);
+uint16_t chan_global_prefetch(const struct chan *ch);
+bool chan_in_confirm_mode(const struct chan *ch);
+bool chan_in_tx(const struct chan *ch);
+typedef void chan_consumer_cb(void *arg, struct chan *ch, const char *tag, struct queue *q,
+                              bool no_ack, uint16_t prefetch);
+/** Visits the channel's consumers; fn must not cancel them. */
+void chan_for_each_consumer(struct chan *ch, chan_consumer_cb *fn, void *arg);
+
 #endif

@@ -20,6 +20,7 @@
 #include "broker/loop.h"
 #include "broker/msg.h"
 #include "broker/outq.h"
+#include "broker/stats.h"
 #include "broker/vhost.h"
 #include "queue/queue.h"
 #include "broker/version.h"
@@ -82,6 +83,10 @@ struct conn {
     size_t nconfirming, capconfirming;
     struct chan ***blocks;
     struct conn *prev, *next; /* every live connection (see conn__for_each) */
+    uint8_t *client_props;    /* copy of start-ok client-properties (table contents) */
+    size_t client_props_len;
+    uint64_t recv_oct, send_oct;
+    double connected_at; /* wall clock, seconds */
     char peer[48];
 };
 
@@ -174,6 +179,8 @@ struct conn *conn_create(struct loop *l, int fd, const char *peer)
     c->channel_max = cfg->channel_max;
     c->last_rx = c->last_tx = now;
     c->deadline = now + cfg->handshake_timeout;
+    c->connected_at = ev_time();
+    stats.connection_created++;
     c->next = all_conns;
     if (all_conns)
         all_conns->prev = c;
@@ -226,7 +233,9 @@ void conn_destroy(struct conn *c)
     frame_reader_destroy(c->fr);
     outq_free(&c->out);
     free(c->vhost);
+    free(c->client_props);
     auth_user_unref(&c->user);
+    stats.connection_closed++;
     log_debug("conn %" PRIu64 ": freed", c->id);
     free(c);
 }
@@ -372,8 +381,10 @@ void conn_flush(struct conn *c)
             conn_close_now(c);
             return;
         }
-        if (n > 0)
+        if (n > 0) {
             c->last_tx = ev_now(ev);
+            c->send_oct += (uint64_t)n;
+        }
         if ((c->paused & PAUSE_OUTPUT) && outq_pending(&c->out) < OUT_LOW_WATER) {
             c->paused &= (uint8_t)~PAUSE_OUTPUT;
             update_reading(c);
@@ -600,6 +611,10 @@ void conn__set_user_take(struct conn *c, struct auth_user *u, struct view client
     struct table_value caps, v;
 
     c->user = u;
+    c->client_props = xmalloc(client_props.n);
+    if (client_props.n)
+        memcpy(c->client_props, client_props.p, client_props.n);
+    c->client_props_len = client_props.n;
     if (table_get(client_props, "capabilities", &caps) && caps.type == TABLE_TABLE) {
         if (table_get(caps.v.table, "connection.blocked", &v) && v.type == TABLE_BOOL)
             c->cap_blocked = v.v.b;
@@ -1030,6 +1045,7 @@ static void on_read(struct ev_loop *ev, ev_io *w, int revents)
         return;
     }
     c->last_rx = ev_now(ev);
+    c->recv_oct += (uint64_t)n;
     if (c->state == CONN_AWAIT_HEADER) {
         int took = take_header(c, p, (size_t)n);
         if (took < 0 || c->state == CONN_AWAIT_HEADER)
@@ -1057,4 +1073,73 @@ static void on_read(struct ev_loop *ev, ev_io *w, int revents)
     }
     if (c->nconfirming)
         flush_confirms(c);
+}
+
+/* ---- introspection (management API) ---- */
+
+void conn_for_each(void (*fn)(struct conn *, void *), void *arg)
+{
+    for (struct conn *c = all_conns, *next; c; c = next) {
+        next = c->next;
+        fn(c, arg);
+    }
+}
+
+struct conn *conn_find(uint64_t id)
+{
+    for (struct conn *c = all_conns; c; c = c->next)
+        if (c->id == id)
+            return c;
+    return NULL;
+}
+
+uint16_t conn_heartbeat(const struct conn *c)
+{
+    return c->heartbeat;
+}
+
+uint16_t conn_channel_count(const struct conn *c)
+{
+    return c->nchans;
+}
+
+double conn_connected_at(const struct conn *c)
+{
+    return c->connected_at;
+}
+
+uint64_t conn_recv_oct(const struct conn *c)
+{
+    return c->recv_oct;
+}
+
+uint64_t conn_send_oct(const struct conn *c)
+{
+    return c->send_oct;
+}
+
+size_t conn_send_pending(const struct conn *c)
+{
+    return outq_pending(&c->out);
+}
+
+bool conn_is_blocked(const struct conn *c)
+{
+    return (c->paused & (PAUSE_BLOCKED | PAUSE_FLOW)) != 0;
+}
+
+struct view conn_client_properties(const struct conn *c)
+{
+    return (struct view){c->client_props, c->client_props_len};
+}
+
+void conn_for_each_chan(struct conn *c, void (*fn)(struct chan *, void *), void *arg)
+{
+    for (uint16_t b = 0; b < c->nblocks; b++) {
+        if (!c->blocks[b])
+            continue;
+        for (unsigned i = 0; i < CHAN_BLOCK_SIZE; i++)
+            if (c->blocks[b][i])
+                fn(c->blocks[b][i], arg);
+    }
 }

@@ -132,4 +132,23 @@ struct chan *conn_chan(struct conn *c, uint16_t n);
 /** Forgets channel n (it has been destroyed by chan.c). */
 void conn__chan_gone(struct conn *c, uint16_t n);
 
+/* ---- introspection (management API); all results borrowed ---- */
+/** Visits every live connection. fn must not free or close c synchronously
+ * other than through conn_force_close (which only queues frames). */
+void conn_for_each(void (*fn)(struct conn *, void *), void *arg);
+/** The live connection with this id, or NULL. */
+struct conn *conn_find(uint64_t id);
+uint16_t conn_heartbeat(const struct conn *c);
+uint16_t conn_channel_count(const struct conn *c);
+/** When the TCP connection was accepted (seconds since the epoch). */
+double conn_connected_at(const struct conn *c);
+uint64_t conn_recv_oct(const struct conn *c);
+uint64_t conn_send_oct(const struct conn *c);
+size_t conn_send_pending(const struct conn *c);
+/** Input paused by an alarm (connection.blocked) or flow control. */
+bool conn_is_blocked(const struct conn *c);
+/** The client-properties table contents from connection.start-ok (empty before login). */
+struct view conn_client_properties(const struct conn *c);
+void conn_for_each_chan(struct conn *c, void (*fn)(struct chan *, void *), void *arg);
+
 #endif

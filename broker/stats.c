@@ -1,0 +1,4 @@
+/* SPDX-License-Identifier: MIT */
+#include "broker/stats.h"
+
+struct stats stats;
