@@ -385,3 +385,45 @@ void table_put_raw(struct buf *b, const char *key, const struct table_value *v)
         assert(0 && "table_put_raw: not a table type");
     }
 }
+
+/* Type names as RabbitMQ prints them (rabbit_binary_parser:parse_table/1). */
+const char *table_type_name(enum table_type t)
+{
+    switch (t) {
+    case TABLE_BOOL:
+        return "bool";
+    case TABLE_I8:
+        return "byte";
+    case TABLE_U8:
+        return "unsignedbyte";
+    case TABLE_I16:
+        return "short";
+    case TABLE_U16:
+        return "unsignedshort";
+    case TABLE_I32:
+        return "signedint";
+    case TABLE_U32:
+        return "unsignedint";
+    case TABLE_I64:
+        return "long";
+    case TABLE_FLOAT:
+        return "float";
+    case TABLE_DOUBLE:
+        return "double";
+    case TABLE_DECIMAL:
+        return "decimal";
+    case TABLE_LONGSTR:
+        return "longstr";
+    case TABLE_ARRAY:
+        return "array";
+    case TABLE_TIMESTAMP:
+        return "timestamp";
+    case TABLE_TABLE:
+        return "table";
+    case TABLE_VOID:
+        return "void";
+    case TABLE_BYTES:
+        return "binary";
+    }
+    return "unknown";
+}

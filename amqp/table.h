@@ -90,6 +90,8 @@ bool table_next(struct table_iter *it, struct view *key, struct table_value *val
 bool table_array_next(struct table_iter *it, struct table_value *val);
 /** Finds key in a checked table (first match). */
 bool table_get(struct view t, const char *key, struct table_value *val);
+/** RabbitMQ's name of a type ("longstr", "signedint", ...), for error texts. */
+const char *table_type_name(enum table_type t);
 /** Integer value of any integer type (b B s u I i l), for arguments like
  * x-priority; false otherwise, including for timestamps, bools and floats. */
 bool table_value_as_i64(const struct table_value *val, int64_t *out);

@@ -131,47 +131,6 @@ static void fmt_float(struct out *o, double d)
     }
 }
 
-static const char *type_atom(enum table_type t)
-{
-    switch (t) {
-    case TABLE_BOOL:
-        return "bool";
-    case TABLE_I8:
-        return "byte";
-    case TABLE_U8:
-        return "unsignedbyte";
-    case TABLE_I16:
-        return "short";
-    case TABLE_U16:
-        return "unsignedshort";
-    case TABLE_I32:
-        return "signedint";
-    case TABLE_U32:
-        return "unsignedint";
-    case TABLE_I64:
-        return "long";
-    case TABLE_FLOAT:
-        return "float";
-    case TABLE_DOUBLE:
-        return "double";
-    case TABLE_DECIMAL:
-        return "decimal";
-    case TABLE_LONGSTR:
-        return "longstr";
-    case TABLE_ARRAY:
-        return "array";
-    case TABLE_TIMESTAMP:
-        return "timestamp";
-    case TABLE_TABLE:
-        return "table";
-    case TABLE_VOID:
-        return "void";
-    case TABLE_BYTES:
-        return "binary";
-    }
-    return "unknown";
-}
-
 static void fmt_value(struct out *o, const struct table_value *v);
 
 static void fmt_list(struct out *o, struct view t, bool is_array)
@@ -190,7 +149,7 @@ static void fmt_list(struct out *o, struct view t, bool is_array)
             fmt_binary(o, key);
             out_add(o, ",");
         }
-        out_add(o, "%s,", type_atom(v.type));
+        out_add(o, "%s,", table_type_name(v.type));
         fmt_value(o, &v);
         out_add(o, "}");
     }
@@ -259,7 +218,7 @@ static int headers_validate(struct view args, struct proto_err *err)
         fmt_binary(&o, v.v.str);
         out_add(&o, "; expected all, any, all-with-x, or any-with-x");
     } else {
-        out_add(&o, "Invalid x-match field type %s (value ", type_atom(v.type));
+        out_add(&o, "Invalid x-match field type %s (value ", table_type_name(v.type));
         fmt_value(&o, &v);
         out_add(&o, "); expected longstr");
     }
