@@ -65,8 +65,9 @@ static int check_args(struct chan *ch, struct view name, struct view args, struc
     if (table_get(args, "alternate-exchange", &v) && v.type != TABLE_LONGSTR)
         return err_set(err, SPEC_PRECONDITION_FAILED,
                        "invalid arg 'alternate-exchange' for exchange '%.*s' in vhost '%s': "
-                       "{unacceptable_type,%c}",
-                       (int)name.n, (const char *)name.p, conn_vhost(chan_conn(ch)), (char)v.type);
+                       "{unacceptable_type,%s}",
+                       (int)name.n, (const char *)name.p, conn_vhost(chan_conn(ch)),
+                       table_type_name(v.type));
     return 0;
 }
 
