@@ -6,10 +6,23 @@
 #include "broker/conn.h"
 #include "broker/handle.h"
 #include "broker/handlers_gen.h"
+#include "broker/loop.h"
+#include "broker/ops.h"
 #include "broker/names.h"
 #include "broker/vhost.h"
 #include "exchange/exchange.h"
 #include "queue/queue.h"
+
+/* The acting connection, for the shared rules in broker/ops.c. */
+static void ops_ctx_of(struct chan *ch, struct ops_ctx *o)
+{
+    struct conn *c = chan_conn(ch);
+
+    o->auth = loop_auth(conn_loop(c));
+    o->user = conn_user(c);
+    o->vh = chan_vhost(ch);
+    o->conn_id = conn_id(c);
+}
 
 static void send_declare_ok(struct chan *ch, const struct queue *q)
 {
@@ -25,8 +38,6 @@ static void send_declare_ok(struct chan *ch, const struct queue *q)
 
 int handle_queue_declare(struct chan *ch, const struct spec_queue_declare *a, struct proto_err *err)
 {
-    struct vhost *v = chan_vhost(ch);
-    struct conn *c = chan_conn(ch);
     unsigned flags = (a->durable ? QUEUE_F_DURABLE : 0) | (a->exclusive ? QUEUE_F_EXCLUSIVE : 0) |
                      (a->auto_delete ? QUEUE_F_AUTO_DELETE : 0);
     struct view name = a->queue;
@@ -50,28 +61,16 @@ int handle_queue_declare(struct chan *ch, const struct spec_queue_declare *a, st
         if (!(q = handle__queue(ch, name, NULL, err)) || handle__check_exclusive(ch, q, err) < 0)
             return -1;
     } else {
+        struct ops_ctx o;
         if (!name.n) {
             names_generate("amq.gen-", gen, sizeof(gen));
             name = view_str(gen);
-        } else if (name.n >= 4 && memcmp(name.p, "amq.", 4) == 0) {
-            return err_set(err, SPEC_ACCESS_REFUSED,
-                           "queue name '%.*s' contains reserved prefix 'amq.*'", (int)name.n,
-                           (const char *)name.p);
-        }
-        if (handle__check_access(ch, AUTH_CONFIGURE, "queue", name, err) < 0)
+        } else if (ops_queue_name_check(name, err) < 0) {
             return -1;
-        q = vhost_queue(v, name);
-        if (q) {
-            if (handle__check_exclusive(ch, q, err) < 0 ||
-                queue_check_equivalent(q, flags, a->arguments, conn_id(c), err) < 0)
-                return -1;
-        } else {
-            q = queue_create(view_str(conn_vhost(c)), name, flags, a->arguments,
-                             a->exclusive ? conn_id(c) : 0, err);
-            if (!q)
-                return -1;
-            vhost_add_queue_take(v, q);
         }
+        ops_ctx_of(ch, &o);
+        if (!(q = ops_queue_declare(&o, name, flags, a->arguments, NULL, err)))
+            return -1;
     }
     chan_set_last_queue(ch, queue_name(q));
     if (!a->no_wait)
@@ -79,33 +78,27 @@ int handle_queue_declare(struct chan *ch, const struct spec_queue_declare *a, st
     return 0;
 }
 
-/* queue.bind / unbind: shared lookups and checks. */
-static int binding_target(struct chan *ch, struct view qname, struct view xname, struct queue **q,
-                          struct exch **x, struct proto_err *err)
+/* queue.bind / unbind: the checks RabbitMQ makes before the exchange's own. */
+static int bind(struct chan *ch, struct view qname, struct view xname, struct view key,
+                struct view args, bool is_bind, struct proto_err *err)
 {
+    struct ops_ctx o;
+    struct queue *q;
+
     if (!xname.n)
-        return err_set(err, SPEC_ACCESS_REFUSED, "operation not permitted on the default exchange");
-    if (!(*q = handle__queue(ch, qname, NULL, err)) || !(*x = handle__exch(ch, xname, err)))
+        return ops_default_exchange_refused(err);
+    if (!(q = handle__queue(ch, qname, NULL, err)))
         return -1;
-    if (handle__check_exclusive(ch, *q, err) < 0 ||
-        handle__check_access(ch, AUTH_WRITE, "queue", view_str(queue_name(*q)), err) < 0 ||
-        handle__check_access(ch, AUTH_READ, "exchange", xname, err) < 0)
-        return -1;
-    return 0;
+    /* Spec: an empty key with an empty queue name binds with the queue's name. */
+    if (!key.n && !qname.n)
+        key = view_str(queue_name(q));
+    ops_ctx_of(ch, &o);
+    return ops_queue_bind(&o, q, xname, key, args, is_bind, err);
 }
 
 int handle_queue_bind(struct chan *ch, const struct spec_queue_bind *a, struct proto_err *err)
 {
-    struct view key = a->routing_key;
-    struct queue *q;
-    struct exch *x;
-
-    if (binding_target(ch, a->queue, a->exchange, &q, &x, err) < 0)
-        return -1;
-    /* Spec: an empty key with an empty queue name binds with the queue's name. */
-    if (!key.n && !a->queue.n)
-        key = view_str(queue_name(q));
-    if (exch_bind_queue(x, q, key, a->arguments, err) < 0)
+    if (bind(ch, a->queue, a->exchange, a->routing_key, a->arguments, true, err) < 0)
         return -1;
     if (!a->no_wait) {
         struct spec_method m;
@@ -118,24 +111,13 @@ int handle_queue_bind(struct chan *ch, const struct spec_queue_bind *a, struct p
 
 int handle_queue_unbind(struct chan *ch, const struct spec_queue_unbind *a, struct proto_err *err)
 {
-    struct view key = a->routing_key;
     struct spec_method m;
-    struct queue *q;
-    struct exch *x;
 
-    if (binding_target(ch, a->queue, a->exchange, &q, &x, err) < 0) {
-        /* RabbitMQ answers unbind-ok when the queue or exchange is missing:
-         * the binding cannot exist, which is what the client asked for. */
-        if (err->code != SPEC_NOT_FOUND)
-            return -1;
-        q = NULL;
-    }
-    if (q) {
-        if (!key.n && !a->queue.n)
-            key = view_str(queue_name(q));
-        exch_unbind_queue(x, q, key, a->arguments);
-        vhost_maybe_auto_delete_exch(chan_vhost(ch), x);
-    }
+    /* RabbitMQ answers unbind-ok when the queue or exchange is missing:
+     * the binding cannot exist, which is what the client asked for. */
+    if (bind(ch, a->queue, a->exchange, a->routing_key, a->arguments, false, err) < 0 &&
+        err->code != SPEC_NOT_FOUND)
+        return -1;
     memset(&m, 0, sizeof(m));
     m.id = SPEC_QUEUE_UNBIND_OK;
     chan_send_method(ch, &m);
@@ -145,12 +127,12 @@ int handle_queue_unbind(struct chan *ch, const struct spec_queue_unbind *a, stru
 int handle_queue_purge(struct chan *ch, const struct spec_queue_purge *a, struct proto_err *err)
 {
     struct queue *q = handle__queue(ch, a->queue, NULL, err);
+    struct ops_ctx o;
     size_t n;
 
-    if (!q || handle__check_exclusive(ch, q, err) < 0 ||
-        handle__check_access(ch, AUTH_READ, "queue", view_str(queue_name(q)), err) < 0)
+    ops_ctx_of(ch, &o);
+    if (!q || ops_queue_purge(&o, q, &n, err) < 0)
         return -1;
-    n = queue_purge(q);
     if (!a->no_wait) {
         struct spec_method m;
         memset(&m, 0, sizeof(m));
@@ -165,21 +147,13 @@ int handle_queue_delete(struct chan *ch, const struct spec_queue_delete *a, stru
 {
     struct proto_err miss = {0};
     struct queue *q = handle__queue(ch, a->queue, NULL, &miss);
+    struct ops_ctx o;
     size_t n = 0;
 
     /* Deleting a queue that does not exist succeeds with a count of 0, as in RabbitMQ. */
-    if (q) {
-        if (handle__check_exclusive(ch, q, err) < 0 ||
-            handle__check_access(ch, AUTH_CONFIGURE, "queue", view_str(queue_name(q)), err) < 0)
-            return -1;
-        if (a->if_unused && queue_consumer_count(q) > 0)
-            return err_set(err, SPEC_PRECONDITION_FAILED, "queue '%s' in vhost '%s' in use",
-                           queue_name(q), queue_vhost(q));
-        if (a->if_empty && queue_ready_count(q) > 0)
-            return err_set(err, SPEC_PRECONDITION_FAILED, "queue '%s' in vhost '%s' not empty",
-                           queue_name(q), queue_vhost(q));
-        n = vhost_delete_queue(chan_vhost(ch), q);
-    }
+    ops_ctx_of(ch, &o);
+    if (q && ops_queue_delete(&o, q, a->if_unused, a->if_empty, &n, err) < 0)
+        return -1;
     if (!a->no_wait) {
         struct spec_method m;
         memset(&m, 0, sizeof(m));
