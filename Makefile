@@ -15,7 +15,7 @@ CSTD    := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 OPT     ?= -O2 -g
 CPPFLAGS += -I. -MMD -MP
 CFLAGS  += $(CSTD) $(OPT) $(WARN)
-LDLIBS  += -lev -ljansson -lcrypto -lm
+LDLIBS  += -lev -ljansson -lcrypto -lmicrohttpd -lm
 
 ifdef SANITIZE
 VARIANT := san
@@ -89,7 +89,7 @@ check: unit fuzz-replay
 FUZZ_CC     ?= clang
 FUZZ_FLAGS  := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1 $(CSTD) -I.
 FUZZ_SECONDS ?= 20
-FUZZ_LIB_SRCS := $(filter amqp/% broker/util.c broker/err.c broker/buf.c broker/config.c broker/auth.c broker/map.c exchange/%,$(LIB_SRCS))
+FUZZ_LIB_SRCS := $(filter amqp/% broker/util.c broker/err.c broker/buf.c broker/config.c broker/auth.c broker/map.c exchange/% mgmt/router.c,$(LIB_SRCS))
 fuzz-bins: $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRCS)
 	@mkdir -p $(dir $@)

@@ -131,6 +131,7 @@ static const struct field listener_fields[] = {
     UINT(struct config, amqp_port, 1, 65535, 5672),
     STRING(struct config, mgmt_address, 1, NAME_MAX_LEN, "127.0.0.1"),
     UINT(struct config, mgmt_port, 0, 65535, 15672),
+    UINT(struct config, prometheus_port, 0, 65535, 15692),
     {0},
 };
 

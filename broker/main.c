@@ -13,6 +13,7 @@
 #include "broker/loop.h"
 #include "broker/version.h"
 #include "broker/vhost.h"
+#include "mgmt/mgmt.h"
 
 static void usage(FILE *f)
 {
@@ -85,6 +86,7 @@ int main(int argc, char **argv)
     struct config *cfg;
     struct auth *auth;
     struct loop *l;
+    struct mgmt *mgmt = NULL;
     char err[512];
     int opt, rc;
 
@@ -160,12 +162,16 @@ int main(int argc, char **argv)
         vhost_add(view_str(auth_vhost_at(auth, i)));
     l = loop_create(cfg, auth);
     rc = l ? loop_listen(l) : -1;
+    /* The management API (and Prometheus) listen on the same loop. */
+    if (rc == 0 && !(mgmt = mgmt_create(l, cfg, auth)))
+        rc = -1;
     if (rc == 0) {
         log_info("%s %s started (config %s, data %s)", LEVERET_PRODUCT, LEVERET_VERSION,
                  config_path, cfg->data_dir);
         rc = loop_run(l);
         log_info("stopped");
     }
+    mgmt_destroy(mgmt);
     loop_destroy(l);
     vhost_remove_all();
     auth_destroy(auth);

@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/* views_node: /api/overview, /api/nodes and the broker-wide message_stats. */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker/auth.h"
+#include "broker/chan.h"
+#include "broker/config.h"
+#include "broker/conn.h"
+#include "broker/loop.h"
+#include "broker/stats.h"
+#include "broker/version.h"
+#include "broker/vhost.h"
+#include "mgmt/mgmt_int.h"
+#include "queue/queue.h"
+
+struct stat_key {
+    const char *name;
+    size_t off;
+};
+
+#define K(f)                                                                                       \
+    {                                                                                              \
+#f, offsetof(struct stats, f)                                                              \
+    }
+static const struct stat_key stat_keys[] = {
+    K(publish), K(confirm),           K(deliver),         K(deliver_no_ack),
+    K(get),     K(get_no_ack),        K(get_empty),       K(redeliver),
+    K(ack),     K(return_unroutable), K(drop_unroutable),
+};
+#undef K
+
+static uint64_t stat_at(size_t off)
+{
+    uint64_t v;
+    memcpy(&v, (const char *)&stats + off, sizeof(v));
+    return v;
+}
+
+json_t *mgmt_message_stats_new(const struct mgmt_ctx *ctx)
+{
+    json_t *o = json_object();
+    uint64_t dg = stats.deliver + stats.deliver_no_ack + stats.get + stats.get_no_ack;
+    double dg_rate = 0;
+    char key[64];
+
+    for (size_t i = 0; i < ARRAY_LEN(stat_keys); i++) {
+        double r = mgmt_rates_global(ctx->rates, stat_keys[i].off);
+        json_object_set_new(o, stat_keys[i].name,
+                            json_integer((json_int_t)stat_at(stat_keys[i].off)));
+        snprintf(key, sizeof(key), "%s_details", stat_keys[i].name);
+        json_object_set_new(o, key, mgmt_details_new(r));
+        if (stat_keys[i].off == offsetof(struct stats, deliver) ||
+            stat_keys[i].off == offsetof(struct stats, deliver_no_ack) ||
+            stat_keys[i].off == offsetof(struct stats, get) ||
+            stat_keys[i].off == offsetof(struct stats, get_no_ack))
+            dg_rate += r;
+    }
+    json_object_set_new(o, "deliver_get", json_integer((json_int_t)dg));
+    json_object_set_new(o, "deliver_get_details", mgmt_details_new(dg_rate));
+    return o;
+}
+
+struct totals {
+    const struct auth *auth;
+    const struct auth_user *user;
+    bool all;
+    size_t queues, exchanges, consumers, connections, channels;
+    uint64_t ready, unacked;
+};
+
+static bool visible(const struct totals *t, const char *vhost)
+{
+    return t->all || auth_vhost_access(t->auth, t->user, view_str(vhost));
+}
+
+static void count_queue(struct queue *q, void *arg)
+{
+    struct totals *t = arg;
+    t->queues++;
+    t->consumers += queue_consumer_count(q);
+    t->ready += queue_ready_count(q);
+    t->unacked += queue_unacked_count(q);
+}
+
+static void count_conn(struct conn *c, void *arg)
+{
+    struct totals *t = arg;
+    if (!conn_user(c) || !visible(t, conn_vhost(c)))
+        return;
+    t->connections++;
+    t->channels += conn_channel_count(c);
+}
+
+json_t *mgmt_overview_new(const struct mgmt_ctx *ctx, const struct auth_user *u)
+{
+    struct totals t = {.auth = ctx->auth, .user = u};
+    double qr[3];
+    json_t *o, *listeners;
+
+    t.all = auth_user_has_tag(u, "administrator") || auth_user_has_tag(u, "monitoring");
+    for (size_t i = 0; i < vhost_count(); i++) {
+        struct vhost *v = vhost_at(i);
+        if (!visible(&t, vhost_name(v)))
+            continue;
+        vhost_for_each_queue(v, count_queue, &t);
+        t.exchanges += vhost_exch_count(v);
+    }
+    conn_for_each(count_conn, &t);
+    mgmt_rates_totals(ctx->rates, qr);
+    listeners = json_array();
+    json_array_append_new(listeners, json_pack("{s:s, s:s, s:s, s:i}", "node", mgmt_node_name(),
+                                               "protocol", "amqp", "ip_address", ctx->cfg->address,
+                                               "port", ctx->cfg->amqp_port));
+    if (ctx->cfg->mgmt_port)
+        json_array_append_new(listeners,
+                              json_pack("{s:s, s:s, s:s, s:i}", "node", mgmt_node_name(),
+                                        "protocol", "http", "ip_address", ctx->cfg->mgmt_address,
+                                        "port", ctx->cfg->mgmt_port));
+    if (ctx->cfg->prometheus_port)
+        json_array_append_new(listeners,
+                              json_pack("{s:s, s:s, s:s, s:i}", "node", mgmt_node_name(),
+                                        "protocol", "http/prometheus", "ip_address",
+                                        ctx->cfg->mgmt_address, "port", ctx->cfg->prometheus_port));
+    o = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:b, s:o, s:o, s:{s:I, s:I, s:I, s:o, s:o, "
+        "s:o}, s:{s:i, s:i, s:i, s:i, s:i}, s:i, s:s, s:o, s:[]}",
+        "management_version", LEVERET_VERSION, "rates_mode", "basic", "product_version",
+        LEVERET_VERSION, "product_name", LEVERET_PRODUCT, "rabbitmq_version", LEVERET_VERSION,
+        "cluster_name", mgmt_node_name(), "erlang_version", "none", "disable_stats", 0,
+        "enable_queue_totals", 0, "exchange_types",
+        json_pack("[{s:s, s:s, s:b}, {s:s, s:s, s:b}, {s:s, s:s, s:b}, {s:s, s:s, s:b}]", "name",
+                  "direct", "description", "AMQP direct exchange, as per the AMQP specification",
+                  "enabled", 1, "name", "fanout", "description",
+                  "AMQP fanout exchange, as per the AMQP specification", "enabled", 1, "name",
+                  "headers", "description", "AMQP headers exchange, as per the AMQP specification",
+                  "enabled", 1, "name", "topic", "description",
+                  "AMQP topic exchange, as per the AMQP specification", "enabled", 1),
+        "message_stats", mgmt_message_stats_new(ctx), "queue_totals", "messages",
+        (json_int_t)(t.ready + t.unacked), "messages_ready", (json_int_t)t.ready,
+        "messages_unacknowledged", (json_int_t)t.unacked, "messages_details",
+        mgmt_details_new(qr[0]), "messages_ready_details", mgmt_details_new(qr[1]),
+        "messages_unacknowledged_details", mgmt_details_new(qr[2]), "object_totals", "channels",
+        (int)t.channels, "connections", (int)t.connections, "consumers", (int)t.consumers,
+        "exchanges", (int)t.exchanges, "queues", (int)t.queues, "statistics_db_event_queue", 0,
+        "node", mgmt_node_name(), "listeners", listeners, "contexts");
+    return o;
+}
+
+json_t *mgmt_node_new(const struct mgmt_ctx *ctx)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGE_SIZE);
+    double mem_total = pages > 0 && psize > 0 ? (double)pages * (double)psize : 0;
+    uint64_t limit =
+        ctx->cfg->memory_budget ? ctx->cfg->memory_budget : (uint64_t)(mem_total * 0.4);
+    long rss_pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    char pid[32];
+
+    if (f) {
+        long size;
+        if (fscanf(f, "%ld %ld", &size, &rss_pages) != 2)
+            rss_pages = 0;
+        fclose(f);
+    }
+    snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+    return json_pack("{s:s, s:s, s:b, s:s, s:I, s:I, s:b, s:b, s:I, s:I, s:i, s:s, s:o, s:[]}",
+                     "name", mgmt_node_name(), "type", "disc", "running", 1, "os_pid", pid,
+                     "mem_used", (json_int_t)rss_pages * psize, "mem_limit", (json_int_t)limit,
+                     "mem_alarm", 0, "disk_free_alarm", 0, "uptime",
+                     (json_int_t)((double)time(NULL) - ctx->started_at) * 1000,
+                     "connection_created", (json_int_t)stats.connection_created, "processors",
+                     (int)sysconf(_SC_NPROCESSORS_ONLN), "rates_mode", "basic", "exchange_types",
+                     json_pack("[{s:s}, {s:s}, {s:s}, {s:s}]", "name", "direct", "name", "fanout",
+                               "name", "headers", "name", "topic"),
+                     "partitions");
+}
