@@ -71,7 +71,8 @@ struct config {
     uint16_t amqp_port; /* 1..65535, default 5672 */
     char *mgmt_address; /* management HTTP listen address, default "127.0.0.1" */
     uint16_t mgmt_port; /* 0 (management disabled)..65535, default 15672 */
-    uint16_t prometheus_port; /* Prometheus /metrics on mgmt_address; 0 (off)..65535, default 15692 */
+    /* Prometheus /metrics on mgmt_address: 0 (off)..65535, default 15692 */
+    uint16_t prometheus_port;
 
     char *data_dir;                  /* default "./data", 1..4096 bytes */
     enum config_log_level log_level; /* default CONFIG_LOG_INFO */
