@@ -701,11 +701,20 @@ static bool validate(enum arg_id id, const struct table_value *v, struct view t,
     case ARG_MASTER_LOCATOR:
         return true;
     case ARG_DELIVERY_LIMIT:
-        /* No validator in RabbitMQ: any value is accepted; only an integer
-         * sets a limit. */
+        /* No validator in RabbitMQ: any value is accepted. rabbit_fifo
+         * compares the return count with it as an Erlang term: a number is a
+         * limit (a float f acts as floor(f): counts are integers), anything
+         * else sorts above every number and never limits. */
+        a->delivery_limit_given = true;
         if (table_value_as_i64(v, &i)) {
             a->has_delivery_limit = true;
             a->delivery_limit = i;
+        } else if (v->type == TABLE_FLOAT || v->type == TABLE_DOUBLE) {
+            double d = float_value(v);
+            if (d >= -9.2e18 && d <= 9.2e18) {
+                a->has_delivery_limit = true;
+                a->delivery_limit = (int64_t)floor(d);
+            }
         }
         return true;
     }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * queue: ready messages, consumers and counts of one queue.
+ * queue: ready messages, consumers and counts of one queue, with its limits,
+ * expiry and dead-letter hooks.
  *
  * Ready messages. Every message gets a per-queue sequence number when it is
  * enqueued. Fresh messages are appended to a ring buffer, which is therefore
@@ -21,13 +22,44 @@
  * and cancellation on delete) and in groups of equal priority, highest group
  * first, each a circular list with a cursor that advances past the consumer
  * that got the last message (round-robin).
+ *
+ * Expiry. A queue with x-message-ttl, a quorum-typed queue (which counts
+ * returns) and a queue that has received a message with an expiration keep a
+ * parallel 16-byte aux record per entry: deadline, return count and a link
+ * into the expiry index. Other queues pay nothing.
+ *   Call an entry "plain" when its deadline is enqueue time + x-message-ttl
+ * (no expiration, or one not below the TTL). Sequence numbers follow enqueue
+ * time and a requeued entry keeps both, so within a level plain deadlines
+ * ascend with the sequence number; and every entry's deadline is at most its
+ * enqueue time + TTL. So a level's head (lowest sequence number) is due no
+ * later than any plain entry of the level: checking the heads finds every
+ * expired plain entry, at O(1) per message and with no index.
+ *   An entry whose expiration is below the TTL (or that has one on a queue
+ * without TTL) breaks that order, so it also goes into the expiry index, a
+ * per-queue min-heap on deadline. Index and entry link both ways (aux.xi is
+ * the index slot + 1; the slot records level, ring or heap, and position, kept
+ * current whenever either side moves), so such an entry expiring in the middle
+ * of the queue is found in O(log n): a ring entry becomes a tombstone that is
+ * skipped when it reaches the head, a heap entry is removed.
+ *   Each queue's next due time (its level heads, its index top, its x-expires
+ * lease) is its key in a module-level min-heap of queues, the schedule, so
+ * queue_expiry_run visits only queues with something due.
+ *   The queue keeps nothing per unacked delivery, except for entries with a
+ * deadline or a return count: a small hash table keyed by sequence number
+ * keeps those two while the delivery is unacked, for queue_requeue.
+ *
+ * Dead letters and idle notices never call out from inside an operation: they
+ * are appended to a module-level list that queue_flush() runs, each event
+ * holding a queue reference and (dead letters) the message reference.
  */
 #include "queue/queue.h"
 
 #include <assert.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "amqp/spec_gen.h"
 #include "amqp/table.h"
@@ -36,15 +68,58 @@
 
 /* Smallest ring / heap allocation, kept once allocated (see above). */
 #define STORE_MIN_CAP 8u
+/* Smallest unacked-record table. */
+#define UA_MIN_CAP 16u
+#define NO_DEADLINE UINT64_MAX
+#define NOT_SCHEDULED SIZE_MAX
+/* rabbit_quorum_queue ?DEFAULT_DELIVERY_LIMIT (RabbitMQ 4.0). */
+#define QUORUM_DEFAULT_DELIVERY_LIMIT 20
 
-/* ---- entries, rings and heaps ---- */
+/* ---- allocation, counted for tests ---- */
+
+static size_t nallocs;
+
+static void *qmalloc(size_t n)
+{
+    nallocs++;
+    return xmalloc(n);
+}
+
+static void *qcalloc(size_t k, size_t n)
+{
+    nallocs++;
+    return xcalloc(k, n);
+}
+
+static void *qrealloc(void *p, size_t n)
+{
+    nallocs++;
+    return xrealloc(p, n);
+}
+
+size_t queue__alloc_count(void)
+{
+    return nallocs;
+}
+
+/* ---- data ---- */
 
 struct qent {
-    struct msg *m;
-    uint64_t key; /* seq << 1 | redelivered */
+    struct msg *m; /* NULL: a ring tombstone (expired in place) */
+    uint64_t key;  /* seq << 1 | redelivered */
 };
 
 _Static_assert(sizeof(struct qent) == 16, "an entry is the per-message queue overhead");
+
+struct qaux {
+    uint64_t deadline; /* NO_DEADLINE: never expires */
+    uint32_t count;    /* returns so far (quorum: x-delivery-count) */
+    uint32_t xi;       /* expiry index slot + 1, 0 when not indexed */
+};
+
+_Static_assert(sizeof(struct qaux) == 16, "the aux record is the per-message expiry overhead");
+
+static const struct qaux AUX_NONE = {NO_DEADLINE, 0, 0};
 
 static inline uint64_t ent_seq(struct qent e)
 {
@@ -56,15 +131,18 @@ static inline bool ent_redelivered(struct qent e)
     return (e.key & 1u) != 0;
 }
 
-/* Fresh messages in sequence order. cap is 0 or a power of two. */
+/* Fresh messages in sequence order. cap is 0 or a power of two. x is the
+ * parallel aux array (NULL unless the queue keeps aux records). */
 struct ring {
     struct qent *e;
-    size_t cap, head, len;
+    struct qaux *x;
+    size_t cap, head, len; /* len counts tombstones; the head is never one */
 };
 
 /* Requeued messages: a binary min-heap on the sequence number. */
 struct heap {
     struct qent *e;
+    struct qaux *x;
     size_t cap, len;
 };
 
@@ -73,122 +151,31 @@ struct level {
     struct heap heap;
 };
 
-static void ring_resize(struct ring *r, size_t cap)
-{
-    struct qent *e = xmalloc(cap * sizeof(*e));
-    size_t first = r->cap - r->head;
+/* An expiry index slot: where its entry is. */
+struct xent {
+    uint64_t deadline;
+    size_t pos;  /* physical ring index or heap index */
+    uint32_t lv; /* priority level */
+    bool in_heap;
+};
 
-    if (r->len) {
-        if (first >= r->len) {
-            memcpy(e, r->e + r->head, r->len * sizeof(*e));
-        } else {
-            memcpy(e, r->e + r->head, first * sizeof(*e));
-            memcpy(e + first, r->e, (r->len - first) * sizeof(*e));
-        }
-    }
-    free(r->e);
-    r->e = e;
-    r->cap = cap;
-    r->head = 0;
-}
+struct xheap {
+    struct xent *e;
+    size_t cap, len;
+};
 
-static void ring_push(struct ring *r, struct qent x)
-{
-    if (r->len == r->cap)
-        ring_resize(r, r->cap ? r->cap * 2 : STORE_MIN_CAP);
-    r->e[(r->head + r->len) & (r->cap - 1)] = x;
-    r->len++;
-}
+/* Deadline and return count of an unacked delivery, by sequence number. */
+struct urec {
+    uint64_t seq; /* 0: free slot */
+    uint64_t deadline;
+    uint32_t count;
+};
 
-static struct qent ring_pop(struct ring *r)
-{
-    struct qent x = r->e[r->head];
-
-    r->head = (r->head + 1) & (r->cap - 1);
-    r->len--;
-    /* Halving at a quarter leaves the new ring half full, so a queue
-     * oscillating around a size does not resize back and forth. */
-    if (r->cap > STORE_MIN_CAP && r->len <= r->cap / 4)
-        ring_resize(r, r->cap / 2);
-    return x;
-}
-
-static void ring_free(struct ring *r)
-{
-    free(r->e);
-    memset(r, 0, sizeof(*r));
-}
-
-static void heap_set_cap(struct heap *h, size_t cap)
-{
-    h->e = xrealloc(h->e, cap * sizeof(*h->e));
-    h->cap = cap;
-}
-
-static void heap_push(struct heap *h, struct qent x)
-{
-    size_t i;
-
-    if (h->len == h->cap)
-        heap_set_cap(h, h->cap ? h->cap * 2 : STORE_MIN_CAP);
-    i = h->len++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (h->e[parent].key <= x.key)
-            break;
-        h->e[i] = h->e[parent];
-        i = parent;
-    }
-    h->e[i] = x;
-}
-
-static struct qent heap_pop(struct heap *h)
-{
-    struct qent top = h->e[0];
-    struct qent last = h->e[--h->len];
-    size_t i = 0;
-
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->len)
-            break;
-        if (c + 1 < h->len && h->e[c + 1].key < h->e[c].key)
-            c++;
-        if (last.key <= h->e[c].key)
-            break;
-        h->e[i] = h->e[c];
-        i = c;
-    }
-    if (h->len)
-        h->e[i] = last;
-    if (h->cap > STORE_MIN_CAP && h->len <= h->cap / 4)
-        heap_set_cap(h, h->cap / 2);
-    return top;
-}
-
-static void heap_free(struct heap *h)
-{
-    free(h->e);
-    memset(h, 0, sizeof(*h));
-}
-
-static inline bool level_empty(const struct level *l)
-{
-    return l->ring.len == 0 && l->heap.len == 0;
-}
-
-/* The level's next message: the lower sequence number of ring head and heap
- * top (ring entries are in order, so its head is its minimum). */
-static struct qent level_pop(struct level *l)
-{
-    if (l->heap.len == 0)
-        return ring_pop(&l->ring);
-    if (l->ring.len == 0 || l->heap.e[0].key < l->ring.e[l->ring.head].key)
-        return heap_pop(&l->heap);
-    return ring_pop(&l->ring);
-}
-
-/* ---- the queue ---- */
+/* Open addressing, linear probing, at most half full. */
+struct utab {
+    struct urec *e;
+    size_t cap, len;
+};
 
 struct cgroup;
 
@@ -236,14 +223,365 @@ struct queue {
     struct cgroup *groups; /* highest priority first */
     bool exclusive_consumer;
     struct consumer *cancelling; /* consumer whose cancelled() is running */
+
+    /* limits, expiry, dead letters */
+    bool ext;                      /* entries carry aux records */
+    bool timed;                    /* q->due is kept current */
+    bool count_returns;            /* quorum: requeues count toward the delivery limit */
+    bool idle_notified;            /* the idle sink has this idle period */
+    enum queue__overflow overflow; /* effective: quorum has no reject-publish-dlx */
+    int64_t delivery_limit;        /* effective; -1: unlimited */
+    uint64_t last_used;            /* start of the x-expires lease */
+    uint64_t due;                  /* key in the schedule; NO_DEADLINE: not in it */
+    size_t sidx;                   /* index in the schedule */
+    struct xheap xh;               /* expiry index */
+    struct utab ua;                /* unacked deliveries with a deadline or count */
+    uint64_t cur_seq;              /* the delivery being handed out */
+    uint32_t cur_count;
+    struct queue_dl_counts dl;
 };
 
+/* ---- module state ---- */
+
 static uint64_t total_ready_bytes;
+static struct queue_dl_counts dl_totals;
+static queue_dead_letter_fn *dl_sink;
+static void *dl_sink_arg;
+static queue_idle_fn *idle_sink;
+static void *idle_sink_arg;
+static queue_clock_fn *clock_fn;
 
 uint64_t queue_total_ready_bytes(void)
 {
     return total_ready_bytes;
 }
+
+/* ---- time ---- */
+
+static uint64_t monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void queue_set_clock(queue_clock_fn *fn)
+{
+    clock_fn = fn;
+}
+
+uint64_t queue_clock_ms(void)
+{
+    return clock_fn ? clock_fn() : monotonic_ms();
+}
+
+/* The clock read at most once per operation, and only when needed. */
+struct tick {
+    uint64_t now;
+    bool valid;
+};
+
+static uint64_t tick_now(struct tick *t)
+{
+    if (!t->valid) {
+        t->now = queue_clock_ms();
+        t->valid = true;
+    }
+    return t->now;
+}
+
+/* ---- the expiry index ---- */
+
+static struct qaux *aux_at(struct queue *q, const struct xent *xe)
+{
+    struct level *l = &q->levels[xe->lv];
+
+    return xe->in_heap ? &l->heap.x[xe->pos] : &l->ring.x[xe->pos];
+}
+
+/* The entry whose aux is x now sits at pos: point its index slot there. */
+static inline void relink(struct queue *q, const struct qaux *x, size_t pos)
+{
+    if (x->xi)
+        q->xh.e[x->xi - 1].pos = pos;
+}
+
+static void xh_place(struct queue *q, size_t j, struct xent xe)
+{
+    q->xh.e[j] = xe;
+    aux_at(q, &xe)->xi = (uint32_t)(j + 1);
+}
+
+static void xh_up(struct queue *q, size_t j, struct xent xe)
+{
+    while (j > 0) {
+        size_t p = (j - 1) / 2;
+        if (q->xh.e[p].deadline <= xe.deadline)
+            break;
+        xh_place(q, j, q->xh.e[p]);
+        j = p;
+    }
+    xh_place(q, j, xe);
+}
+
+static void xh_down(struct queue *q, size_t j, struct xent xe)
+{
+    struct xheap *h = &q->xh;
+
+    for (;;) {
+        size_t c = 2 * j + 1;
+        if (c >= h->len)
+            break;
+        if (c + 1 < h->len && h->e[c + 1].deadline < h->e[c].deadline)
+            c++;
+        if (xe.deadline <= h->e[c].deadline)
+            break;
+        xh_place(q, j, h->e[c]);
+        j = c;
+    }
+    xh_place(q, j, xe);
+}
+
+static void xh_push(struct queue *q, struct xent xe)
+{
+    struct xheap *h = &q->xh;
+
+    if (h->len == h->cap) {
+        h->cap = h->cap ? h->cap * 2 : STORE_MIN_CAP;
+        h->e = qrealloc(h->e, h->cap * sizeof(*h->e));
+    }
+    h->len++;
+    xh_up(q, h->len - 1, xe);
+}
+
+/* Removes index slot j and unlinks its entry. */
+static void xh_remove(struct queue *q, size_t j)
+{
+    struct xheap *h = &q->xh;
+    struct xent last;
+
+    aux_at(q, &h->e[j])->xi = 0;
+    last = h->e[--h->len];
+    if (j < h->len) {
+        if (j > 0 && last.deadline < h->e[(j - 1) / 2].deadline)
+            xh_up(q, j, last);
+        else
+            xh_down(q, j, last);
+    }
+    if (h->cap > STORE_MIN_CAP && h->len <= h->cap / 4) {
+        h->cap /= 2;
+        h->e = qrealloc(h->e, h->cap * sizeof(*h->e));
+    }
+}
+
+/* ---- rings ---- */
+
+static void ring_resize(struct queue *q, struct ring *r, size_t cap)
+{
+    struct qent *e = qmalloc(cap * sizeof(*e));
+    struct qaux *x = q->ext ? qmalloc(cap * sizeof(*x)) : NULL;
+
+    for (size_t i = 0; i < r->len; i++) {
+        size_t from = (r->head + i) & (r->cap - 1);
+        e[i] = r->e[from];
+        if (x) {
+            x[i] = r->x[from];
+            relink(q, &x[i], i);
+        }
+    }
+    free(r->e);
+    free(r->x);
+    r->e = e;
+    r->x = x;
+    r->cap = cap;
+    r->head = 0;
+}
+
+/* Appends; returns the physical index. */
+static size_t ring_push(struct queue *q, struct ring *r, struct qent e, const struct qaux *x)
+{
+    size_t pos;
+
+    if (r->len == r->cap)
+        ring_resize(q, r, r->cap ? r->cap * 2 : STORE_MIN_CAP);
+    pos = (r->head + r->len) & (r->cap - 1);
+    r->e[pos] = e;
+    if (r->x)
+        r->x[pos] = *x;
+    r->len++;
+    return pos;
+}
+
+/* Skips tombstones at the front, and gives storage back: halving at a
+ * quarter leaves the new ring half full, so a queue oscillating around a size
+ * does not resize back and forth. */
+static void ring_settle(struct queue *q, struct ring *r)
+{
+    while (r->len && !r->e[r->head].m) {
+        r->head = (r->head + 1) & (r->cap - 1);
+        r->len--;
+    }
+    if (r->cap > STORE_MIN_CAP && r->len <= r->cap / 4)
+        ring_resize(q, r, r->cap / 2);
+}
+
+static struct qent ring_pop(struct queue *q, struct ring *r, struct qaux *x)
+{
+    struct qent e = r->e[r->head];
+
+    if (r->x) {
+        *x = r->x[r->head];
+        if (x->xi)
+            xh_remove(q, x->xi - 1);
+        x->xi = 0;
+    } else {
+        *x = AUX_NONE;
+    }
+    r->head = (r->head + 1) & (r->cap - 1);
+    r->len--;
+    ring_settle(q, r);
+    return e;
+}
+
+static void ring_free(struct ring *r)
+{
+    free(r->e);
+    free(r->x);
+    memset(r, 0, sizeof(*r));
+}
+
+/* ---- requeue heaps ---- */
+
+static void heap_set_cap(struct queue *q, struct heap *h, size_t cap)
+{
+    h->e = qrealloc(h->e, cap * sizeof(*h->e));
+    if (q->ext)
+        h->x = qrealloc(h->x, cap * sizeof(*h->x));
+    h->cap = cap;
+}
+
+static inline const struct qaux *heap_aux(const struct heap *h, size_t i)
+{
+    return h->x ? &h->x[i] : &AUX_NONE;
+}
+
+static void heap_place(struct queue *q, struct heap *h, size_t i, struct qent e,
+                       const struct qaux *x)
+{
+    h->e[i] = e;
+    if (h->x) {
+        h->x[i] = *x;
+        relink(q, &h->x[i], i);
+    }
+}
+
+/* Sifts (e, x) up from hole i; returns where it lands. x must not point
+ * into h. */
+static size_t heap_up(struct queue *q, struct heap *h, size_t i, struct qent e,
+                      const struct qaux *x)
+{
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (h->e[parent].key <= e.key)
+            break;
+        heap_place(q, h, i, h->e[parent], heap_aux(h, parent));
+        i = parent;
+    }
+    heap_place(q, h, i, e, x);
+    return i;
+}
+
+static void heap_down(struct queue *q, struct heap *h, size_t i, struct qent e,
+                      const struct qaux *x)
+{
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->len)
+            break;
+        if (c + 1 < h->len && h->e[c + 1].key < h->e[c].key)
+            c++;
+        if (e.key <= h->e[c].key)
+            break;
+        heap_place(q, h, i, h->e[c], heap_aux(h, c));
+        i = c;
+    }
+    heap_place(q, h, i, e, x);
+}
+
+/* Inserts; returns the index the entry lands at. */
+static size_t heap_push(struct queue *q, struct heap *h, struct qent e, const struct qaux *x)
+{
+    if (h->len == h->cap)
+        heap_set_cap(q, h, h->cap ? h->cap * 2 : STORE_MIN_CAP);
+    h->len++;
+    return heap_up(q, h, h->len - 1, e, x);
+}
+
+/* Removes the entry at index i (unlinking it from the expiry index). */
+static struct qent heap_remove(struct queue *q, struct heap *h, size_t i, struct qaux *x)
+{
+    struct qent out = h->e[i];
+
+    if (h->x) {
+        *x = h->x[i];
+        if (x->xi)
+            xh_remove(q, x->xi - 1);
+        x->xi = 0;
+    } else {
+        *x = AUX_NONE;
+    }
+    h->len--;
+    if (i < h->len) {
+        struct qent last = h->e[h->len];
+        struct qaux lx = *heap_aux(h, h->len);
+
+        if (i > 0 && last.key < h->e[(i - 1) / 2].key)
+            heap_up(q, h, i, last, &lx);
+        else
+            heap_down(q, h, i, last, &lx);
+    }
+    if (h->cap > STORE_MIN_CAP && h->len <= h->cap / 4)
+        heap_set_cap(q, h, h->cap / 2);
+    return out;
+}
+
+static void heap_free(struct heap *h)
+{
+    free(h->e);
+    free(h->x);
+    memset(h, 0, sizeof(*h));
+}
+
+/* ---- levels ---- */
+
+static inline bool level_empty(const struct level *l)
+{
+    return l->ring.len == 0 && l->heap.len == 0;
+}
+
+/* Whether the level's next entry is the heap top: the lower sequence number
+ * of ring head and heap top (ring entries are in order, so its head is its
+ * minimum; the head is never a tombstone). */
+static inline bool head_in_heap(const struct level *l)
+{
+    return l->heap.len != 0 && (l->ring.len == 0 || l->heap.e[0].key < l->ring.e[l->ring.head].key);
+}
+
+/* The aux record of a non-empty level's next entry (queues with aux only). */
+static const struct qaux *level_head_aux(const struct level *l)
+{
+    return head_in_heap(l) ? &l->heap.x[0] : &l->ring.x[l->ring.head];
+}
+
+static struct qent level_pop(struct queue *q, struct level *l, struct qaux *x)
+{
+    if (head_in_heap(l))
+        return heap_remove(q, &l->heap, 0, x);
+    return ring_pop(q, &l->ring, x);
+}
+
+/* ---- ready messages ---- */
 
 static inline void mark_level(struct queue *q, unsigned lv, bool nonempty)
 {
@@ -289,7 +627,8 @@ static void count_out(struct queue *q, const struct msg *m)
     total_ready_bytes -= msg_body_size(m);
 }
 
-static bool pop_ready(struct queue *q, struct qent *out)
+/* Takes out the next ready entry: highest level, lowest sequence number. */
+static bool pop_ready(struct queue *q, struct qent *e, struct qaux *x)
 {
     int lv = top_level(q);
     struct level *l;
@@ -297,14 +636,14 @@ static bool pop_ready(struct queue *q, struct qent *out)
     if (lv < 0)
         return false;
     l = &q->levels[lv];
-    *out = level_pop(l);
+    *e = level_pop(q, l, x);
     if (level_empty(l))
         mark_level(q, (unsigned)lv, false);
-    count_out(q, out->m);
+    count_out(q, e->m);
     return true;
 }
 
-/* Drops every ready message and frees the level storage. */
+/* Drops every ready message and frees the level storage and the index. */
 static size_t drop_ready(struct queue *q)
 {
     size_t n = q->ready;
@@ -312,25 +651,473 @@ static size_t drop_ready(struct queue *q)
     for (unsigned i = 0; i < q->nlevels; i++) {
         struct level *l = &q->levels[i];
 
-        while (l->ring.len) {
-            struct qent e = l->ring.e[l->ring.head];
-            l->ring.head = (l->ring.head + 1) & (l->ring.cap - 1);
-            l->ring.len--;
-            count_out(q, e.m);
-            msg_unref(&e.m);
+        for (size_t k = 0; k < l->ring.len; k++) {
+            struct qent *e = &l->ring.e[(l->ring.head + k) & (l->ring.cap - 1)];
+            if (!e->m)
+                continue;
+            count_out(q, e->m);
+            msg_unref(&e->m);
         }
         for (size_t j = 0; j < l->heap.len; j++) {
             count_out(q, l->heap.e[j].m);
             msg_unref(&l->heap.e[j].m);
         }
-        l->heap.len = 0;
         ring_free(&l->ring);
         heap_free(&l->heap);
     }
     memset(q->nonempty, 0, sizeof(q->nonempty));
+    free(q->xh.e);
+    memset(&q->xh, 0, sizeof(q->xh));
     assert(q->ready == 0 && q->ready_bytes == 0);
     return n;
 }
+
+/* From now on entries carry aux records: the first message with an
+ * expiration arrived at a queue that had none. */
+static void make_ext(struct queue *q)
+{
+    if (q->ext)
+        return;
+    q->ext = q->timed = true;
+    for (unsigned i = 0; i < q->nlevels; i++) {
+        struct level *l = &q->levels[i];
+
+        if (l->ring.cap) {
+            l->ring.x = qmalloc(l->ring.cap * sizeof(struct qaux));
+            for (size_t k = 0; k < l->ring.cap; k++)
+                l->ring.x[k] = AUX_NONE;
+        }
+        if (l->heap.cap) {
+            l->heap.x = qmalloc(l->heap.cap * sizeof(struct qaux));
+            for (size_t k = 0; k < l->heap.cap; k++)
+                l->heap.x[k] = AUX_NONE;
+        }
+    }
+}
+
+/* The deadline of m enqueued at now: x-message-ttl or the expiration,
+ * whichever is smaller (RabbitMQ calculate_msg_expiry). */
+static uint64_t deadline_of(const struct queue *q, const struct msg *m, uint64_t now)
+{
+    int64_t ttl = q->a.message_ttl, exp = msg_expiration_ms(m);
+
+    if (exp >= 0 && (ttl < 0 || exp < ttl))
+        ttl = exp;
+    return ttl < 0 ? NO_DEADLINE : now + (uint64_t)ttl;
+}
+
+/* Whether m's deadline can come before that of plain entries enqueued
+ * earlier, so that it needs the expiry index. */
+static bool needs_index(const struct queue *q, const struct msg *m)
+{
+    int64_t exp = msg_expiration_ms(m);
+
+    return exp >= 0 && (q->a.message_ttl < 0 || exp < q->a.message_ttl);
+}
+
+static void enqueue(struct queue *q, struct msg *m, uint64_t seq, bool requeue,
+                    const struct qaux *x)
+{
+    unsigned lv = level_of(q, m);
+    struct level *l = &q->levels[lv];
+    struct qent e = {m, seq << 1 | (requeue ? 1u : 0u)};
+    size_t pos;
+
+    if (requeue)
+        pos = heap_push(q, &l->heap, e, x);
+    else
+        pos = ring_push(q, &l->ring, e, x);
+    if (q->ext && x->deadline != NO_DEADLINE && needs_index(q, m))
+        xh_push(q, (struct xent){x->deadline, pos, lv, requeue});
+    mark_level(q, lv, true);
+    count_in(q, m);
+}
+
+/* ---- unacked records ---- */
+
+static inline size_t ua_home(const struct utab *t, uint64_t seq)
+{
+    return (size_t)((seq * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & (t->cap - 1);
+}
+
+static void ua_rehash(struct utab *t, size_t cap)
+{
+    struct urec *old = t->e;
+    size_t oldcap = t->cap;
+
+    t->e = qcalloc(cap, sizeof(*t->e));
+    t->cap = cap;
+    for (size_t i = 0; i < oldcap; i++) {
+        size_t s;
+        if (!old[i].seq)
+            continue;
+        for (s = ua_home(t, old[i].seq); t->e[s].seq; s = (s + 1) & (cap - 1))
+            ;
+        t->e[s] = old[i];
+    }
+    free(old);
+}
+
+static void ua_put(struct utab *t, uint64_t seq, uint64_t deadline, uint32_t count)
+{
+    size_t s;
+
+    if ((t->len + 1) * 2 > t->cap)
+        ua_rehash(t, t->cap ? t->cap * 2 : UA_MIN_CAP);
+    for (s = ua_home(t, seq); t->e[s].seq && t->e[s].seq != seq; s = (s + 1) & (t->cap - 1))
+        ;
+    if (!t->e[s].seq)
+        t->len++;
+    t->e[s] = (struct urec){seq, deadline, count};
+}
+
+static const struct urec *ua_find(const struct utab *t, uint64_t seq)
+{
+    if (!t->len)
+        return NULL;
+    for (size_t s = ua_home(t, seq); t->e[s].seq; s = (s + 1) & (t->cap - 1))
+        if (t->e[s].seq == seq)
+            return &t->e[s];
+    return NULL;
+}
+
+/* Removes seq's record into *out; false when there is none. */
+static bool ua_take(struct utab *t, uint64_t seq, struct urec *out)
+{
+    const struct urec *r = ua_find(t, seq);
+    size_t hole, mask = t->cap - 1;
+
+    if (!r)
+        return false;
+    *out = *r;
+    hole = (size_t)(r - t->e);
+    /* Backward-shift deletion: pull later members of the probe run into the
+     * hole when their home does not lie between the hole and them. */
+    for (size_t j = (hole + 1) & mask; t->e[j].seq; j = (j + 1) & mask) {
+        size_t home = ua_home(t, t->e[j].seq);
+        if (((j - home) & mask) >= ((j - hole) & mask)) {
+            t->e[hole] = t->e[j];
+            hole = j;
+        }
+    }
+    t->e[hole].seq = 0;
+    t->len--;
+    if (t->cap > UA_MIN_CAP && t->len * 8 < t->cap)
+        ua_rehash(t, t->cap / 2);
+    return true;
+}
+
+/* ---- deferred sink calls ---- */
+
+#define EV_IDLE (-1)
+
+struct dl_event {
+    struct queue *q; /* a reference */
+    struct msg *m;   /* a reference; NULL for EV_IDLE */
+    int reason;      /* enum queue_dl_reason or EV_IDLE */
+};
+
+static struct dl_event *events;
+static size_t events_head, events_len, events_cap;
+static bool flushing;
+
+static void defer(struct queue *q, struct msg *m, int reason)
+{
+    if (events_len == events_cap) {
+        events_cap = events_cap ? events_cap * 2 : 16;
+        events = qrealloc(events, events_cap * sizeof(*events));
+    }
+    events[events_len++] = (struct dl_event){queue_ref(q), m, reason};
+}
+
+/* m (a reference, taken over) leaves q for reason: to the dead-letter sink
+ * when q has a dead-letter exchange, else dropped (RabbitMQ counts those as
+ * dead-lettered with strategy "disabled"). */
+static void dead_letter(struct queue *q, struct msg *m, enum queue_dl_reason reason)
+{
+    if (q->a.has_dlx) {
+        q->dl.dead_lettered[reason]++;
+        dl_totals.dead_lettered[reason]++;
+        defer(q, m, (int)reason);
+    } else {
+        q->dl.discarded[reason]++;
+        dl_totals.discarded[reason]++;
+        msg_unref(&m);
+    }
+}
+
+void queue_flush(void)
+{
+    if (flushing)
+        return;
+    flushing = true;
+    /* The sinks may append (a dead letter published into a full queue drops
+     * its head): read by index, the array may move. */
+    while (events_head < events_len) {
+        struct dl_event ev = events[events_head++];
+
+        if (ev.reason == EV_IDLE) {
+            /* Still unused: nothing renewed the lease since it ran out. */
+            if (idle_sink && !ev.q->deleted && ev.q->idle_notified && ev.q->nconsumers == 0)
+                idle_sink(idle_sink_arg, ev.q);
+        } else if (dl_sink) {
+            dl_sink(dl_sink_arg, ev.q, ev.m, (enum queue_dl_reason)ev.reason);
+        } else {
+            msg_unref(&ev.m);
+        }
+        queue_unref(&ev.q);
+    }
+    events_head = events_len = 0;
+    flushing = false;
+}
+
+void queue_set_dead_letter_sink(queue_dead_letter_fn *fn, void *arg)
+{
+    dl_sink = fn;
+    dl_sink_arg = arg;
+}
+
+void queue_set_idle_sink(queue_idle_fn *fn, void *arg)
+{
+    idle_sink = fn;
+    idle_sink_arg = arg;
+}
+
+const char *queue_dl_reason_name(enum queue_dl_reason reason)
+{
+    switch (reason) {
+    case QUEUE_DL_REJECTED:
+        return "rejected";
+    case QUEUE_DL_EXPIRED:
+        return "expired";
+    case QUEUE_DL_MAXLEN:
+        return "maxlen";
+    case QUEUE_DL_DELIVERY_LIMIT:
+        return "delivery_limit";
+    }
+    return "unknown";
+}
+
+/* ---- the schedule: queues by next due time ---- */
+
+static struct queue **sched;
+static size_t sched_len, sched_cap;
+
+static inline void sched_place(size_t i, struct queue *q)
+{
+    sched[i] = q;
+    q->sidx = i;
+}
+
+static void sched_up(size_t i)
+{
+    struct queue *q = sched[i];
+
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (sched[p]->due <= q->due)
+            break;
+        sched_place(i, sched[p]);
+        i = p;
+    }
+    sched_place(i, q);
+}
+
+static void sched_down(size_t i)
+{
+    struct queue *q = sched[i];
+
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= sched_len)
+            break;
+        if (c + 1 < sched_len && sched[c + 1]->due < sched[c]->due)
+            c++;
+        if (q->due <= sched[c]->due)
+            break;
+        sched_place(i, sched[c]);
+        i = c;
+    }
+    sched_place(i, q);
+}
+
+static void sched_set(struct queue *q, uint64_t due)
+{
+    size_t i;
+
+    if (due == q->due)
+        return;
+    if (q->sidx == NOT_SCHEDULED) {
+        if (sched_len == sched_cap) {
+            sched_cap = sched_cap ? sched_cap * 2 : 16;
+            sched = qrealloc(sched, sched_cap * sizeof(*sched));
+        }
+        q->due = due;
+        sched_place(sched_len++, q);
+        sched_up(q->sidx);
+        return;
+    }
+    if (due == NO_DEADLINE) {
+        struct queue *last = sched[--sched_len];
+
+        i = q->sidx;
+        q->due = NO_DEADLINE;
+        q->sidx = NOT_SCHEDULED;
+        if (i < sched_len) {
+            sched_place(i, last);
+            sched_up(i);
+            sched_down(last->sidx);
+        }
+        return;
+    }
+    i = q->sidx;
+    if (due < q->due) {
+        q->due = due;
+        sched_up(i);
+    } else {
+        q->due = due;
+        sched_down(i);
+    }
+}
+
+static bool idle_armed(const struct queue *q)
+{
+    return q->a.expires >= 0 && q->nconsumers == 0 && !q->idle_notified && !q->deleted;
+}
+
+/* The earliest time something in q is due. */
+static uint64_t compute_due(const struct queue *q)
+{
+    uint64_t due = NO_DEADLINE;
+
+    if (q->deleted)
+        return NO_DEADLINE;
+    if (idle_armed(q))
+        due = q->last_used + (uint64_t)q->a.expires;
+    if (!q->ext)
+        return due;
+    if (q->xh.len && q->xh.e[0].deadline < due)
+        due = q->xh.e[0].deadline;
+    if (q->a.message_ttl < 0)
+        return due;
+    if (q->nlevels == 1) {
+        if (q->nonempty[0] && level_head_aux(&q->levels[0])->deadline < due)
+            due = level_head_aux(&q->levels[0])->deadline;
+        return due;
+    }
+    for (unsigned w = 0; w < 4; w++) {
+        for (uint64_t bits = q->nonempty[w]; bits; bits &= bits - 1) {
+            unsigned lv = w * 64 + (unsigned)__builtin_ctzll(bits);
+            uint64_t d = level_head_aux(&q->levels[lv])->deadline;
+            if (d < due)
+                due = d;
+        }
+    }
+    return due;
+}
+
+static void reschedule(struct queue *q)
+{
+    if (q->timed)
+        sched_set(q, compute_due(q));
+}
+
+/* ---- expiry ---- */
+
+/* Expires the entry at the top of the expiry index, wherever it is. */
+static void expire_indexed(struct queue *q)
+{
+    struct xent xe = q->xh.e[0];
+    struct level *l = &q->levels[xe.lv];
+    struct qent e;
+    struct qaux x;
+
+    xh_remove(q, 0);
+    if (xe.in_heap) {
+        e = heap_remove(q, &l->heap, xe.pos, &x);
+    } else {
+        /* The middle of a ring cannot close up: leave a tombstone. */
+        e = l->ring.e[xe.pos];
+        l->ring.e[xe.pos].m = NULL;
+        if (xe.pos == l->ring.head)
+            ring_settle(q, &l->ring);
+    }
+    if (level_empty(l))
+        mark_level(q, xe.lv, false);
+    count_out(q, e.m);
+    dead_letter(q, e.m, QUEUE_DL_EXPIRED);
+}
+
+/* Expires every entry of q due at now (see the banner for why the index top
+ * and the level heads are enough). */
+static void expire_due(struct queue *q, uint64_t now)
+{
+    if (!q->ext)
+        return;
+    while (q->xh.len && q->xh.e[0].deadline <= now)
+        expire_indexed(q);
+    if (q->a.message_ttl < 0)
+        return;
+    for (unsigned w = 0; w < 4; w++) {
+        for (uint64_t bits = q->nonempty[w]; bits; bits &= bits - 1) {
+            unsigned lv = w * 64 + (unsigned)__builtin_ctzll(bits);
+            struct level *l = &q->levels[lv];
+
+            while (!level_empty(l) && level_head_aux(l)->deadline <= now) {
+                struct qaux x;
+                struct qent e = level_pop(q, l, &x);
+
+                count_out(q, e.m);
+                dead_letter(q, e.m, QUEUE_DL_EXPIRED);
+            }
+            if (level_empty(l))
+                mark_level(q, lv, false);
+        }
+    }
+}
+
+/* The next ready entry that has not expired; expired ones met on the way are
+ * dead-lettered, so an expired message is never handed out. */
+static bool pop_live(struct queue *q, struct tick *t, struct qent *e, struct qaux *x)
+{
+    while (pop_ready(q, e, x)) {
+        if (!q->ext || x->deadline == NO_DEADLINE || x->deadline > tick_now(t))
+            return true;
+        dead_letter(q, e->m, QUEUE_DL_EXPIRED);
+    }
+    return false;
+}
+
+/* ---- length limits ---- */
+
+static bool over_limit(const struct queue *q)
+{
+    return (q->a.max_length >= 0 && q->ready > (uint64_t)q->a.max_length) ||
+           (q->a.max_length_bytes >= 0 && q->ready_bytes > (uint64_t)q->a.max_length_bytes);
+}
+
+/* rabbit_amqqueue_process will_overflow/2: would m take the ready messages
+ * past a limit? */
+static bool would_overflow(const struct queue *q, const struct msg *m)
+{
+    return (q->a.max_length >= 0 && q->ready + 1 > (uint64_t)q->a.max_length) ||
+           (q->a.max_length_bytes >= 0 &&
+            q->ready_bytes + msg_body_size(m) > (uint64_t)q->a.max_length_bytes);
+}
+
+/* drop-head: dead-letters heads (reason maxlen) until within the limits. */
+static void drop_over_limit(struct queue *q)
+{
+    struct qent e;
+    struct qaux x;
+
+    if (q->overflow != QUEUE__OVERFLOW_DROP_HEAD)
+        return;
+    while (over_limit(q) && pop_ready(q, &e, &x))
+        dead_letter(q, e.m, QUEUE_DL_MAXLEN);
+}
+
+/* ---- the queue ---- */
 
 static int no_queue(const struct queue *q, struct proto_err *err)
 {
@@ -356,10 +1143,35 @@ static int check_quorum_props(unsigned flags, const char *vhost, const char *nam
                    "invalid property '%s' for queue '%s' in vhost '%s'", bad, name, vhost);
 }
 
+/* The limits as RabbitMQ applies them to the queue's type. */
+static void init_limits(struct queue *q)
+{
+    q->overflow = q->a.overflow;
+    q->delivery_limit = -1;
+    if (q->a.type == QUEUE__TYPE_QUORUM) {
+        /* rabbit_quorum_queue:overflow/3 warns about reject-publish-dlx and
+         * falls back to the default, drop-head. */
+        if (q->overflow == QUEUE__OVERFLOW_REJECT_PUBLISH_DLX)
+            q->overflow = QUEUE__OVERFLOW_DROP_HEAD;
+        /* RabbitMQ 4.0: 20 when unset; a negative number is unlimited
+         * (rabbit_fifo update_config); a value that is not a number never
+         * limits (an Erlang number sorts below any other term). */
+        q->count_returns = true;
+        if (!q->a.delivery_limit_given)
+            q->delivery_limit = QUORUM_DEFAULT_DELIVERY_LIMIT;
+        else if (q->a.has_delivery_limit && q->a.delivery_limit >= 0)
+            q->delivery_limit = q->a.delivery_limit;
+    }
+    q->ext = q->a.message_ttl >= 0 || q->count_returns;
+    q->timed = q->ext || q->a.expires >= 0;
+    q->due = NO_DEADLINE;
+    q->sidx = NOT_SCHEDULED;
+}
+
 struct queue *queue_create(struct view vhost, struct view name, unsigned flags, struct view args,
                            uint64_t owner, struct proto_err *err)
 {
-    struct queue *q = xcalloc(1, sizeof(*q));
+    struct queue *q = qcalloc(1, sizeof(*q));
 
     q->refs = 1;
     q->flags = flags;
@@ -367,7 +1179,7 @@ struct queue *queue_create(struct view vhost, struct view name, unsigned flags, 
     q->name = xstrndup_view(name);
     q->vhost = xstrndup_view(vhost);
     q->args_len = args.n;
-    q->args = xmalloc(args.n);
+    q->args = qmalloc(args.n);
     if (args.n)
         memcpy(q->args, args.p, args.n);
     if (queue__args_parse(&q->a, (struct view){q->args, q->args_len}, q->vhost, q->name, err) < 0)
@@ -375,8 +1187,13 @@ struct queue *queue_create(struct view vhost, struct view name, unsigned flags, 
     if (q->a.type == QUEUE__TYPE_QUORUM && check_quorum_props(flags, q->vhost, q->name, err) < 0)
         goto out_free;
     q->nlevels = q->a.has_max_priority ? (unsigned)q->a.max_priority + 1 : 1;
-    q->levels = xcalloc(q->nlevels, sizeof(*q->levels));
+    q->levels = qcalloc(q->nlevels, sizeof(*q->levels));
     q->next_seq = 1;
+    init_limits(q);
+    if (q->a.expires >= 0) {
+        q->last_used = queue_clock_ms();
+        reschedule(q);
+    }
     return q;
 
 out_free:
@@ -428,8 +1245,10 @@ void queue_unref(struct queue **qp)
      * queue that was never deleted must be idle: no consumer could still be
      * called and no ready message would be lost silently. */
     assert(q->deleted || (q->ready == 0 && q->nconsumers == 0));
+    sched_set(q, NO_DEADLINE);
     drop_ready(q);
     free_consumers(q);
+    free(q->ua.e);
     free(q->levels);
     free(q->args);
     free(q->vhost);
@@ -516,7 +1335,7 @@ struct consumer *queue_consume(struct queue *q, const struct consumer_ops *ops, 
                 q->vhost);
         return NULL;
     }
-    c = xcalloc(1, sizeof(*c));
+    c = qcalloc(1, sizeof(*c));
     c->ops = ops;
     c->owner = owner;
     c->priority = priority;
@@ -532,6 +1351,7 @@ struct consumer *queue_consume(struct queue *q, const struct consumer_ops *ops, 
     q->nconsumers++;
     if (exclusive)
         q->exclusive_consumer = true;
+    reschedule(q); /* a queue with a consumer is in use: no x-expires */
     return c;
 }
 
@@ -543,6 +1363,13 @@ bool queue_cancel(struct queue *q, struct consumer *c)
         return q->nconsumers == 0;
     consumer_unlink(q, c);
     free(c);
+    if (q->nconsumers == 0 && q->a.expires >= 0 && !q->deleted) {
+        /* rabbit_amqqueue_process: the last consumer leaving starts a full
+         * x-expires period (ensure_expiry_timer). */
+        q->last_used = queue_clock_ms();
+        q->idle_notified = false;
+        reschedule(q);
+    }
     return q->nconsumers == 0;
 }
 
@@ -563,8 +1390,31 @@ static struct consumer *pick_consumer(struct queue *q)
     return NULL;
 }
 
-void queue_dispatch(struct queue *q)
+/* Hands the entry just taken out (e, x) to c. */
+static void deliver_to(struct queue *q, struct consumer *c, struct qent e, const struct qaux *x)
 {
+    uint64_t seq = ent_seq(e);
+
+    if (!c->no_ack) {
+        q->unacked++;
+        /* A requeue must get the deadline and return count back. */
+        if (x->deadline != NO_DEADLINE || x->count)
+            ua_put(&q->ua, seq, x->deadline, x->count);
+    }
+    /* Advance before the callback: every queue field is final when
+     * deliver() runs, and whatever it changes in other consumers'
+     * can_take() is asked afresh for the next message. */
+    c->group->cursor = c->rr_next;
+    q->cur_seq = seq;
+    q->cur_count = x->count;
+    c->ops->deliver(c->owner, q, e.m, seq, ent_redelivered(e));
+}
+
+/* queue_dispatch without the rescheduling, for callers that reschedule. */
+static void dispatch(struct queue *q)
+{
+    struct tick t = {0, false};
+
     /* A callback that publishes back into this queue would land here again;
      * the outer loop picks its message up. */
     if (q->dispatching || q->deleted)
@@ -573,19 +1423,19 @@ void queue_dispatch(struct queue *q)
     while (q->ready > 0) {
         struct consumer *c = pick_consumer(q);
         struct qent e;
+        struct qaux x;
 
-        if (!c)
+        if (!c || !pop_live(q, &t, &e, &x))
             break;
-        pop_ready(q, &e);
-        if (!c->no_ack)
-            q->unacked++;
-        /* Advance before the callback: every queue field is final when
-         * deliver() runs, and whatever it changes in other consumers'
-         * can_take() is asked afresh for the next message. */
-        c->group->cursor = c->rr_next;
-        c->ops->deliver(c->owner, q, e.m, ent_seq(e), ent_redelivered(e));
+        deliver_to(q, c, e, &x);
     }
     q->dispatching = false;
+}
+
+void queue_dispatch(struct queue *q)
+{
+    dispatch(q);
+    reschedule(q);
 }
 
 size_t queue_delete(struct queue *q)
@@ -606,7 +1456,9 @@ size_t queue_delete(struct queue *q)
         q->cancelling = NULL;
         free(c);
     }
+    /* Deleting does not dead-letter (RabbitMQ, x-expires included). */
     dropped = drop_ready(q);
+    sched_set(q, NO_DEADLINE);
     return dropped;
 }
 
@@ -710,61 +1562,122 @@ size_t queue_consumer_count(const struct queue *q)
 
 /* ---- messages ---- */
 
-static void enqueue(struct queue *q, struct msg *m, uint64_t seq, bool redelivered, bool requeue)
+static const char *overflow_name(enum queue__overflow o)
 {
-    unsigned lv = level_of(q, m);
-    struct level *l = &q->levels[lv];
-    struct qent e = {m, seq << 1 | (redelivered ? 1u : 0u)};
-
-    if (requeue)
-        heap_push(&l->heap, e);
-    else
-        ring_push(&l->ring, e);
-    mark_level(q, lv, true);
-    count_in(q, m);
+    return o == QUEUE__OVERFLOW_REJECT_PUBLISH_DLX ? "reject-publish-dlx" : "reject-publish";
 }
 
 int queue_publish(struct queue *q, struct msg *m, struct proto_err *err)
 {
+    struct tick t = {0, false};
+    struct qaux x = AUX_NONE;
+    struct consumer *c = NULL;
+    bool tried = false;
+    uint64_t seq;
+
     if (q->deleted)
         return no_queue(q, err);
-    enqueue(q, msg_ref(m), q->next_seq++, false, false);
-    queue_dispatch(q);
+    /* reject-publish is decided before any delivery attempt, so even a
+     * waiting consumer does not get a message the queue would not hold
+     * (rabbit_amqqueue_process maybe_deliver_or_enqueue/3). */
+    if (q->overflow != QUEUE__OVERFLOW_DROP_HEAD && would_overflow(q, m)) {
+        if (q->overflow == QUEUE__OVERFLOW_REJECT_PUBLISH_DLX)
+            dead_letter(q, msg_ref(m), QUEUE_DL_MAXLEN);
+        err->code = 0;
+        snprintf(err->text, sizeof(err->text), "queue '%s' in vhost '%s' is full (x-overflow %s)",
+                 q->name, q->vhost, overflow_name(q->overflow));
+        return QUEUE_E_OVERFLOW;
+    }
+    if (msg_expiration_ms(m) >= 0)
+        make_ext(q);
+    seq = q->next_seq++;
+    /* Nothing ready: a consumer that can take it gets it at once, whatever
+     * its TTL (RabbitMQ attempt_delivery; TTL 0 means "deliver now or
+     * expire"). An unacked delivery keeps its deadline for a requeue. */
+    if (q->ready == 0 && !q->dispatching) {
+        tried = true;
+        c = pick_consumer(q);
+    }
+    if (c) {
+        if (q->ext && !c->no_ack)
+            x.deadline = deadline_of(q, m, tick_now(&t));
+        deliver_to(q, c, (struct qent){msg_ref(m), seq << 1}, &x);
+        return 0;
+    }
+    if (q->ext)
+        x.deadline = deadline_of(q, m, tick_now(&t));
+    enqueue(q, msg_ref(m), seq, false, &x);
+    drop_over_limit(q);
+    /* Only a message that arrives expired (TTL or expiration 0) can be due
+     * now; the rest is the timer's. */
+    if (x.deadline != NO_DEADLINE && x.deadline <= tick_now(&t))
+        expire_due(q, tick_now(&t));
+    if (!tried)
+        dispatch(q);
+    reschedule(q);
     return 0;
 }
 
 struct msg *queue_get(struct queue *q, bool ack, uint64_t *seq, bool *redelivered)
 {
+    struct tick t = {0, false};
     struct qent e;
+    struct qaux x;
 
-    if (!pop_ready(q, &e))
+    /* basic.get renews the x-expires lease (ensure_expiry_timer; quorum:
+     * dequeue updates last_active). */
+    if (q->a.expires >= 0 && !q->deleted) {
+        q->last_used = tick_now(&t);
+        q->idle_notified = false;
+    }
+    if (!pop_live(q, &t, &e, &x)) {
+        reschedule(q);
         return NULL;
-    if (ack)
+    }
+    if (ack) {
         q->unacked++;
+        if (x.deadline != NO_DEADLINE || x.count)
+            ua_put(&q->ua, ent_seq(e), x.deadline, x.count);
+    }
+    q->cur_seq = ent_seq(e);
+    q->cur_count = x.count;
     if (seq)
         *seq = ent_seq(e);
     if (redelivered)
         *redelivered = ent_redelivered(e);
+    reschedule(q);
     return e.m;
 }
 
-static void settle_one(struct queue *q)
+/* Settles one unacked delivery and takes back its record, if any. */
+static void settle_one(struct queue *q, uint64_t seq, struct qaux *x)
 {
+    struct urec r;
+
     /* A settle the queue did not count (a duplicate from a buggy caller)
      * must not wrap the count around. */
     if (q->unacked > 0)
         q->unacked--;
+    *x = AUX_NONE;
+    if (ua_take(&q->ua, seq, &r)) {
+        x->deadline = r.deadline;
+        x->count = r.count;
+    }
 }
 
 void queue_ack(struct queue *q, uint64_t seq)
 {
-    (void)seq;
-    settle_one(q);
+    struct qaux x;
+
+    settle_one(q, seq, &x);
 }
 
 void queue_requeue(struct queue *q, struct msg *m, uint64_t seq)
 {
-    settle_one(q);
+    struct tick t = {0, false};
+    struct qaux x;
+
+    settle_one(q, seq, &x);
     if (q->deleted) {
         msg_unref(&m);
         return;
@@ -772,19 +1685,142 @@ void queue_requeue(struct queue *q, struct msg *m, uint64_t seq)
     /* Sequence numbers are handed out from 1 and only ever come back here;
      * one from elsewhere would still be ordered, just not by publish. */
     assert(seq > 0 && seq < q->next_seq);
-    enqueue(q, m, seq, true, true);
+    if (q->count_returns) {
+        /* rabbit_fifo return_one/8: every return counts (acquired_count),
+         * and past the limit the message is dead-lettered instead. */
+        if (x.count < UINT32_MAX)
+            x.count++;
+        if (q->delivery_limit >= 0 && (int64_t)x.count > q->delivery_limit) {
+            dead_letter(q, m, QUEUE_DL_DELIVERY_LIMIT);
+            return;
+        }
+    }
+    if (msg_expiration_ms(m) >= 0)
+        make_ext(q);
+    /* Every delivery of a message with a deadline left a record; without one
+     * (a seq this queue never handed out) the TTL starts again. */
+    if (q->ext && x.deadline == NO_DEADLINE)
+        x.deadline = deadline_of(q, m, tick_now(&t));
+    enqueue(q, m, seq, true, &x);
+    /* rabbit_amqqueue_process requeue_and_run/3: drop-head, then expiry. */
+    drop_over_limit(q);
+    if (x.deadline != NO_DEADLINE && x.deadline <= tick_now(&t))
+        expire_due(q, tick_now(&t));
+    reschedule(q);
+}
+
+void queue_reject(struct queue *q, struct msg *m, uint64_t seq)
+{
+    struct qaux x;
+
+    settle_one(q, seq, &x);
+    if (q->deleted) {
+        msg_unref(&m);
+        return;
+    }
+    dead_letter(q, m, QUEUE_DL_REJECTED);
+}
+
+uint32_t queue_delivery_count(const struct queue *q, uint64_t seq)
+{
+    const struct urec *r;
+
+    if (!q->count_returns)
+        return 0;
+    if (seq == q->cur_seq)
+        return q->cur_count;
+    r = ua_find(&q->ua, seq);
+    return r ? r->count : 0;
 }
 
 size_t queue_purge(struct queue *q)
 {
-    return drop_ready(q);
+    size_t n = drop_ready(q);
+
+    reschedule(q);
+    return n;
+}
+
+/* ---- dead letters and counters ---- */
+
+bool queue_dead_letter_target(const struct queue *q, struct view *dlx, struct view *dlrk,
+                              bool *has_dlrk)
+{
+    if (dlx)
+        *dlx = q->a.dlx;
+    if (dlrk)
+        *dlrk = q->a.dlrk;
+    if (has_dlrk)
+        *has_dlrk = q->a.has_dlrk;
+    return q->a.has_dlx;
+}
+
+void queue_dl_counts(const struct queue *q, struct queue_dl_counts *out)
+{
+    *out = q->dl;
+}
+
+void queue_dl_totals(struct queue_dl_counts *out)
+{
+    *out = dl_totals;
+}
+
+void queue_count_dl_dropped(struct queue *q)
+{
+    q->dl.dl_dropped++;
+    dl_totals.dl_dropped++;
+}
+
+void queue_count_dl_received(struct queue *q)
+{
+    q->dl.dl_received++;
+    dl_totals.dl_received++;
+}
+
+/* ---- expiry across queues ---- */
+
+uint64_t queue_expiry_next(void)
+{
+    return sched_len ? sched[0]->due : NO_DEADLINE;
+}
+
+void queue_expiry_run(uint64_t now_ms)
+{
+    while (sched_len && sched[0]->due <= now_ms) {
+        struct queue *q = sched[0];
+
+        expire_due(q, now_ms);
+        if (idle_armed(q) && q->last_used + (uint64_t)q->a.expires <= now_ms) {
+            /* Notified once per idle period: use renews the lease. */
+            q->idle_notified = true;
+            defer(q, NULL, EV_IDLE);
+        }
+        reschedule(q);
+        /* Everything due at now_ms is gone, so q moved past it. Should an
+         * invariant break, do not spin: look again in a millisecond. */
+        assert(q->due > now_ms);
+        if (q->due <= now_ms)
+            sched_set(q, now_ms + 1);
+    }
+    queue_flush();
+}
+
+void queue_touch(struct queue *q)
+{
+    /* Quorum queues do not renew the lease on redeclare (RabbitMQ docs,
+     * quorum-queues "Queue TTL: partially"). */
+    if (q->deleted || q->a.expires < 0 || q->a.type == QUEUE__TYPE_QUORUM)
+        return;
+    q->last_used = queue_clock_ms();
+    q->idle_notified = false;
+    reschedule(q);
 }
 
 size_t queue__storage_bytes(const struct queue *q)
 {
-    size_t n = 0;
+    size_t n = 0, per = sizeof(struct qent) + (q->ext ? sizeof(struct qaux) : 0);
 
     for (unsigned i = 0; i < q->nlevels; i++)
-        n += (q->levels[i].ring.cap + q->levels[i].heap.cap) * sizeof(struct qent);
-    return n;
+        n += (q->levels[i].ring.cap + q->levels[i].heap.cap) * per;
+    return n + q->xh.cap * sizeof(struct xent) + q->ua.cap * sizeof(struct urec);
 }

@@ -17,6 +17,18 @@
  * Queues are refcounted: the registry holds one reference and every unacked
  * delivery holds one, so an ack that arrives after queue.delete is harmless.
  * The queue module knows nothing of exchanges, channels or sockets.
+ *
+ * Limits and expiry (issue 4). The queue enforces x-message-ttl and the
+ * per-message expiration (the smaller wins), x-max-length and
+ * x-max-length-bytes with x-overflow, x-expires and, on quorum-typed queues,
+ * x-delivery-limit. It never routes: a message it dead-letters goes to the
+ * dead-letter sink the broker registers, and a queue unused for x-expires goes
+ * to the idle sink (the broker deletes it). Both sinks run from a deferred
+ * list, never while a queue is mid-update, so they may publish into any queue,
+ * this one included: queue_flush() runs them (queue_expiry_run does too).
+ * Time comes from a clock the broker may replace (queue_set_clock), in
+ * milliseconds; the broker arms one timer at queue_expiry_next() and calls
+ * queue_expiry_run() when it fires. The module never touches libev.
  */
 #ifndef QUEUE_QUEUE_H
 #define QUEUE_QUEUE_H
@@ -49,6 +61,8 @@ struct consumer_ops {
      * with queue_ref. Must not call back into q.
      */
     void (*deliver)(void *owner, struct queue *q, struct msg *m, uint64_t seq, bool redelivered);
+    /* deliver() may call queue_delivery_count(q, seq) (read-only) for the
+     * x-delivery-count header of quorum-typed queues. */
     /**
      * The queue is being deleted: the consumer is gone (send basic.cancel).
      * The consumer is already unlinked and is freed when this returns.
@@ -124,18 +138,33 @@ size_t queue_consumer_count(const struct queue *q);
 uint64_t queue_total_ready_bytes(void);
 
 /* ---- messages ---- */
+/** queue_publish's result when x-overflow refused the message (see there). */
+#define QUEUE_E_OVERFLOW (-2)
+
 /**
  * Enqueues m (borrowed; the queue takes its own reference) and delivers to
- * consumers that can take it (calls their can_take and deliver). Returns 0,
- * or -1 when the queue refuses the message with err set: 404 "no queue 'q' in
- * vhost '/'" once deleted (later: x-overflow reject-publish).
+ * consumers that can take it (calls their can_take and deliver). When the
+ * queue holds no ready message and a consumer can take one, m goes straight
+ * to it (so x-message-ttl 0 still reaches a waiting consumer, as RabbitMQ).
+ * Returns 0, or:
+ *  - -1 with err 404 "no queue 'q' in vhost '/'" once deleted;
+ *  - QUEUE_E_OVERFLOW when x-overflow is reject-publish or reject-publish-dlx
+ *    and m would take the ready messages past x-max-length or
+ *    x-max-length-bytes (checked before any delivery, as RabbitMQ). err gets
+ *    code 0 and a text for logs: it is not a protocol error. The broker nacks
+ *    the publish under confirms and otherwise drops it silently; with
+ *    reject-publish-dlx the queue has dead-lettered m (reason maxlen) too.
+ * Drop-head overflow and expiry may dead-letter messages: those sink calls
+ * wait for queue_flush(). Never calls the sinks itself.
  */
 int queue_publish(struct queue *q, struct msg *m, struct proto_err *err);
 /**
  * basic.get: removes the head message and returns it (the caller owns the
  * reference), or NULL when empty. When ack is true the message counts as
- * unacked until queue_ack/queue_requeue with *seq (the caller keeps q with
- * queue_ref until then); with ack false it is settled at once.
+ * unacked until queue_ack/queue_requeue/queue_reject with *seq (the caller
+ * keeps q with queue_ref until then); with ack false it is settled at once.
+ * Expired messages met on the way are dead-lettered (sink calls wait for
+ * queue_flush), never returned. Renews the x-expires lease.
  */
 struct msg *queue_get(struct queue *q, bool ack, uint64_t *seq, bool *redelivered);
 /**
@@ -150,9 +179,30 @@ void queue_ack(struct queue *q, uint64_t seq);
  * marked redelivered, taking over the caller's reference to m. On a deleted
  * queue m is dropped. Does not dispatch: requeue a batch (nack multiple,
  * channel close), then call queue_dispatch once, so the batch keeps its order.
+ * The message keeps its original expiry deadline (RabbitMQ); one already
+ * expired is dead-lettered (reason expired). On a quorum-typed queue every
+ * requeue counts as a return: past x-delivery-limit the message is
+ * dead-lettered (reason delivery_limit) instead. Drop-head overflow applies
+ * after the requeue, as RabbitMQ. Sink calls wait for queue_flush().
  */
 void queue_requeue(struct queue *q, struct msg *m, uint64_t seq);
-/** Drops every ready message; returns how many. */
+/**
+ * basic.reject / basic.nack with requeue=false: the unacked message seq is
+ * settled and dead-lettered with reason rejected (discarded when the queue
+ * has no x-dead-letter-exchange), taking over the caller's reference to m.
+ * On a deleted queue m is just dropped. The sink call waits for queue_flush(),
+ * so this is safe while the caller walks its own unacked list.
+ */
+void queue_reject(struct queue *q, struct msg *m, uint64_t seq);
+/**
+ * The number of times the message seq was returned to q (requeued) before
+ * its current delivery: the value of the x-delivery-count header RabbitMQ 4.0
+ * adds on quorum queues (add it when the result is > 0). Valid inside
+ * deliver() and right after queue_get for that delivery, and while it stays
+ * unacked. Always 0 on classic queues. Never calls back.
+ */
+uint32_t queue_delivery_count(const struct queue *q, uint64_t seq);
+/** Drops every ready message (not dead-lettered, as RabbitMQ); returns how many. */
 size_t queue_purge(struct queue *q);
 
 /* ---- consumers ---- */
@@ -163,25 +213,134 @@ size_t queue_purge(struct queue *q);
  * when an exclusive one exists. The consumer is owned by the queue until
  * queue_cancel or queue_delete. Does not deliver yet: call queue_dispatch.
  * On a deleted queue: NULL with 404 "no queue 'q' in vhost '/'". ops and
- * owner are borrowed and must outlive the consumer.
+ * owner are borrowed and must outlive the consumer. A queue with consumers is
+ * in use: its x-expires lease does not run.
  */
 struct consumer *queue_consume(struct queue *q, const struct consumer_ops *ops, void *owner,
                                int32_t priority, bool exclusive, bool no_ack,
                                struct proto_err *err);
 /**
  * Removes and frees the consumer (not calling cancelled()). Returns true if
- * the queue now has none (auto-delete). Does not dispatch: with
- * x-single-active-consumer call queue_dispatch so the next oldest consumer
- * gets the messages.
+ * the queue now has none (auto-delete); then a full x-expires period starts.
+ * Does not dispatch: with x-single-active-consumer call queue_dispatch so the
+ * next oldest consumer gets the messages.
  */
 bool queue_cancel(struct queue *q, struct consumer *c);
 /**
  * Delivers ready messages to consumers that can take them, until neither is
  * left: highest x-priority first, round-robin among equal priorities, only
  * the oldest consumer with x-single-active-consumer. can_take() is asked
- * before every message. A no-op on a deleted queue and when called again from
- * inside a callback.
+ * before every message. Expired messages met on the way are dead-lettered
+ * (sink calls wait for queue_flush), never delivered. A no-op on a deleted
+ * queue and when called again from inside a callback.
  */
 void queue_dispatch(struct queue *q);
+
+/* ---- dead letters ---- */
+
+/** Why a message left a queue for its dead-letter exchange (x-death reason). */
+enum queue_dl_reason {
+    QUEUE_DL_REJECTED,
+    QUEUE_DL_EXPIRED,
+    QUEUE_DL_MAXLEN,
+    QUEUE_DL_DELIVERY_LIMIT,
+};
+#define QUEUE_DL_NREASONS 4
+
+/** RabbitMQ's reason text: "rejected", "expired", "maxlen", "delivery_limit". */
+const char *queue_dl_reason_name(enum queue_dl_reason reason);
+
+/**
+ * The dead-letter sink. Receives one reference to m (the message as it was in
+ * the queue; the sink makes the dead-lettered copy and routes it) and borrows
+ * q, which may have been deleted meanwhile (its name and dead-letter target
+ * stay readable). Called only for queues with x-dead-letter-exchange, from
+ * queue_flush() or queue_expiry_run(), never while a queue is mid-update: it
+ * may publish into any queue, this one included, and call queue_flush()
+ * (which then returns at once; the outer flush runs what the sink adds).
+ */
+typedef void queue_dead_letter_fn(void *arg, struct queue *q, struct msg *m,
+                                  enum queue_dl_reason reason);
+/** Registers the dead-letter sink (NULL: dead letters are dropped). arg is borrowed. */
+void queue_set_dead_letter_sink(queue_dead_letter_fn *fn, void *arg);
+
+/**
+ * The idle sink: q (borrowed) has x-expires and has been unused (no consumer,
+ * no basic.get, no redeclare) that long. The broker deletes it; its messages
+ * are not dead-lettered (RabbitMQ). Called from queue_expiry_run() /
+ * queue_flush() like the dead-letter sink, at most once per idle period.
+ */
+typedef void queue_idle_fn(void *arg, struct queue *q);
+/** Registers the idle sink (NULL: idle queues are kept). arg is borrowed. */
+void queue_set_idle_sink(queue_idle_fn *fn, void *arg);
+
+/**
+ * Runs the sink calls that queue operations deferred (dead letters and idle
+ * queues), in the order they happened, including those the sinks add, until
+ * none is left. The broker calls it where a sink may safely publish: after
+ * publish_route returns, after a batch of acks/rejects/requeues, after
+ * basic.get, and once per loop iteration (prepare hook) as a catch-all. A
+ * no-op when called from inside a sink.
+ */
+void queue_flush(void);
+
+/**
+ * The queue's x-dead-letter-exchange: true and *dlx set when it has one; then
+ * *has_dlrk says whether x-dead-letter-routing-key is set, and *dlrk is it.
+ * Views live as long as q. Any out pointer may be NULL.
+ */
+bool queue_dead_letter_target(const struct queue *q, struct view *dlx, struct view *dlrk,
+                              bool *has_dlrk);
+
+/* ---- dead-letter counters ---- */
+
+struct queue_dl_counts {
+    /** Handed to the dead-letter sink (queue has x-dead-letter-exchange). */
+    uint64_t dead_lettered[QUEUE_DL_NREASONS];
+    /** The same events on a queue without x-dead-letter-exchange: dropped. */
+    uint64_t discarded[QUEUE_DL_NREASONS];
+    /** Dead letters the broker dropped for want of the exchange (queue_count_dl_dropped). */
+    uint64_t dl_dropped;
+    /** Dead letters routed into this queue (queue_count_dl_received). */
+    uint64_t dl_received;
+};
+
+/** Copies q's counters into *out. */
+void queue_dl_counts(const struct queue *q, struct queue_dl_counts *out);
+/** Counters summed over every queue ever created (deleted ones included). */
+void queue_dl_totals(struct queue_dl_counts *out);
+/** The broker dropped a dead letter of q: its x-dead-letter-exchange does not exist. */
+void queue_count_dl_dropped(struct queue *q);
+/** The broker delivered a dead letter into q (q is the dead-letter queue). */
+void queue_count_dl_received(struct queue *q);
+
+/* ---- time ---- */
+
+/** A monotonic clock in milliseconds. */
+typedef uint64_t queue_clock_fn(void);
+/** Replaces the clock (NULL: CLOCK_MONOTONIC, the default). For the broker and tests. */
+void queue_set_clock(queue_clock_fn *fn);
+/** The module's clock now, in ms: the time base of queue_expiry_next(). */
+uint64_t queue_clock_ms(void);
+/**
+ * The earliest deadline over all queues (a message expiry or an x-expires
+ * lease), in queue_clock_ms() time, or UINT64_MAX when none. It moves as
+ * queues change: the broker re-arms its timer when this differs from what the
+ * timer was armed for (checking it in the prepare hook is enough).
+ */
+uint64_t queue_expiry_next(void);
+/**
+ * Expires everything due at now_ms (normally queue_clock_ms()) across all
+ * queues: expired messages anywhere in a queue are removed and dead-lettered
+ * (reason expired), idle queues go to the idle sink; then runs queue_flush().
+ * Cost is proportional to what is due, not to queue lengths.
+ */
+void queue_expiry_run(uint64_t now_ms);
+/**
+ * queue.declare (also passive) of an existing queue: renews the x-expires
+ * lease of a classic queue. Quorum queues do not renew on redeclare
+ * (RabbitMQ). Consumers and basic.get renew by themselves.
+ */
+void queue_touch(struct queue *q);
 
 #endif

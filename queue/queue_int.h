@@ -39,12 +39,13 @@ enum queue__overflow {
 struct queue__args {
     enum queue__type type;
     enum queue__overflow overflow;
-    int64_t message_ttl;      /* x-message-ttl, ms, 0..10 years */
-    int64_t expires;          /* x-expires, ms, 1..10 years */
-    int64_t max_length;       /* x-max-length, >= 0 */
-    int64_t max_length_bytes; /* x-max-length-bytes, >= 0 */
-    int64_t delivery_limit;   /* x-delivery-limit (quorum), any integer */
-    bool has_delivery_limit;
+    int64_t message_ttl;       /* x-message-ttl, ms, 0..10 years */
+    int64_t expires;           /* x-expires, ms, 1..10 years */
+    int64_t max_length;        /* x-max-length, >= 0 */
+    int64_t max_length_bytes;  /* x-max-length-bytes, >= 0 */
+    int64_t delivery_limit;    /* x-delivery-limit (quorum), any integer */
+    bool has_delivery_limit;   /* x-delivery-limit is a number (floats floored) */
+    bool delivery_limit_given; /* x-delivery-limit is present, whatever its type */
     bool has_max_priority;
     uint8_t max_priority; /* x-max-priority, 0..255; 0 when unset */
     bool single_active;   /* x-single-active-consumer */
@@ -80,6 +81,12 @@ int queue__args_check_equivalent(enum queue__type type, struct view cur_args, st
  * only, not the messages). For tests and memory accounting.
  */
 size_t queue__storage_bytes(const struct queue *q);
+
+/**
+ * Allocations the queue module has made so far (rings, heaps, tables, queue
+ * records). For tests that check a path allocates nothing per message.
+ */
+size_t queue__alloc_count(void);
 
 /** RabbitMQ's module name of a queue type ("rabbit_classic_queue"), for texts. */
 const char *queue__type_module(enum queue__type type);
