@@ -320,7 +320,10 @@ static void h_vhost(struct mgmt_req *r)
             } else if (auth_add_vhost(r->ctx->auth, vname, err, sizeof(err)) < 0) {
                 mgmt_reply_bad_request(r, err);
             } else {
+                /* RabbitMQ grants the creating user full permissions on the new vhost. */
                 vhost_add(name);
+                auth_set_permissions(r->ctx->auth, auth_user_name(r->user), vname, ".*", ".*",
+                                     ".*", err, sizeof(err));
                 mgmt_reply(r, 201, NULL);
             }
             json_decref(body);
