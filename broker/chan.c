@@ -9,6 +9,7 @@
 #include "broker/auth.h"
 #include "broker/config.h"
 #include "broker/conn.h"
+#include "broker/deadletter.h"
 #include "broker/handlers_gen.h"
 #include "broker/loop.h"
 #include "broker/map.h"
@@ -259,10 +260,13 @@ static void ua_settle(struct chan *ch, size_t i, bool requeue, bool ack)
     ch->ua_live--;
     if (ack)
         stats.ack++;
-    if (ack || !requeue) {
-        /* reject without requeue: dropped (dead-lettering comes with issue 4) */
+    if (ack) {
         queue_ack(u->q, u->seq);
         msg_unref(&u->m);
+    } else if (!requeue) {
+        /* Dead-lettered (reason rejected) when the queue has a DLX, else dropped. */
+        queue_reject(u->q, u->m, u->seq);
+        u->m = NULL;
     } else {
         queue_requeue(u->q, u->m, u->seq);
         u->m = NULL;
@@ -290,6 +294,19 @@ static bool cons_can_take(void *owner)
     return true;
 }
 
+/* Quorum queues mark redeliveries with an x-delivery-count header; the stored
+ * message is shared and immutable, so the consumer gets a marked copy. */
+static struct msg *mark_delivery_count(struct queue *q, struct msg *m, uint64_t seq)
+{
+    uint32_t count = queue_delivery_count(q, seq);
+    struct msg *copy;
+
+    if (!count || !(copy = deadletter_with_delivery_count(m, count)))
+        return m;
+    msg_unref(&m);
+    return copy;
+}
+
 static void cons_deliver(void *owner, struct queue *q, struct msg *m, uint64_t seq,
                          bool redelivered)
 {
@@ -298,6 +315,8 @@ static void cons_deliver(void *owner, struct queue *q, struct msg *m, uint64_t s
     struct spec_method dm;
     uint64_t tag = ++ch->next_tag;
 
+    if (redelivered)
+        m = mark_delivery_count(q, m, seq);
     memset(&dm, 0, sizeof(dm));
     dm.id = SPEC_BASIC_DELIVER;
     dm.u.basic_deliver.consumer_tag = view_str(cs->tag);
@@ -540,6 +559,8 @@ void chan_get(struct chan *ch, struct queue *q, bool no_ack)
     bool redelivered;
     struct msg *msg = queue_get(q, !no_ack, &seq, &redelivered);
 
+    queue_flush(); /* basic.get may have expired messages on the way */
+
     memset(&m, 0, sizeof(m));
     if (!msg) {
         stats.get_empty++;
@@ -547,6 +568,8 @@ void chan_get(struct chan *ch, struct queue *q, bool no_ack)
         chan_send_method(ch, &m);
         return;
     }
+    if (redelivered)
+        msg = mark_delivery_count(q, msg, seq);
     m.id = SPEC_BASIC_GET_OK;
     m.u.basic_get_ok.delivery_tag = ++ch->next_tag;
     m.u.basic_get_ok.redelivered = redelivered;
@@ -593,6 +616,7 @@ static int settle(struct chan *ch, uint64_t tag, bool multiple, bool requeue, bo
     }
     ua_trim(ch);
     run_redispatch();
+    queue_flush();
     dispatch_all(ch);
     return 0;
 }
@@ -645,6 +669,7 @@ void chan_recover(struct chan *ch)
             ua_settle(ch, i, true, false);
     ua_trim(ch);
     run_redispatch();
+    queue_flush();
     dispatch_all(ch);
 }
 
@@ -715,6 +740,8 @@ static void route_now(struct chan *ch, struct msg *m, struct exch *x, bool manda
         r.routed = 1;
     else
         publish_route(chan_vhost(ch), x, m, &r);
+    /* Dead letters and overflow drops caused by this publish, after routing. */
+    queue_flush();
     if (r.routed == 0 && r.refused == 0 && !mandatory)
         stats.drop_unroutable++;
     if (r.routed == 0 && r.refused == 0 && mandatory) {
@@ -869,6 +896,7 @@ static void release_all(struct chan *ch)
     ch->ua = NULL;
     ch->ua_cap = ch->ua_head = 0;
     run_redispatch();
+    queue_flush();
     tx_clear(ch);
     free(ch->txops);
     ch->txops = NULL;

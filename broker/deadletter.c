@@ -174,3 +174,37 @@ bool deadletter_is_cycle(struct view headers, const char *target_queue)
     }
     return names_target;
 }
+
+struct msg *deadletter_with_delivery_count(const struct msg *m, uint32_t count)
+{
+    struct view raw = msg_props(m), body = msg_body(m), key;
+    struct spec_basic_props props;
+    struct table_value v;
+    struct table_iter it;
+    struct buf hb = {0}, pb = {0};
+    struct msg *out;
+    size_t top;
+
+    if (spec_decode_props(raw.p, raw.n, &props) != SPEC_OK)
+        return NULL;
+    top = table_open(&hb);
+    table_iter_init(&it, msg_headers(m));
+    while (table_next(&it, &key, &v)) {
+        if (view_eq_str(key, "x-delivery-count"))
+            continue;
+        buf_put_shortstr(&hb, key);
+        table_put_raw(&hb, NULL, &v);
+    }
+    table_put_i64(&hb, "x-delivery-count", count);
+    table_close(&hb, top);
+    props.flags |= SPEC_PROP_HEADERS;
+    props.headers = (struct view){hb.p + 4, hb.len - 4};
+    buf_reserve(&pb, spec_props_size(&props));
+    pb.len = spec_encode_props(&props, pb.p);
+    out = msg_create(msg_exchange(m), msg_routing_key(m), (struct view){pb.p, pb.len}, body.n);
+    if (out)
+        msg_append_body(out, body);
+    buf_free(&hb);
+    buf_free(&pb);
+    return out;
+}

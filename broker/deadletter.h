@@ -35,6 +35,13 @@ struct msg *deadletter_make(const struct msg *m, const char *queue, const char *
                             struct view dlx, struct view dlrk, bool has_dlrk, uint64_t now);
 
 /**
+ * Returns a copy of m (one reference, caller-owned; m borrowed) whose headers
+ * carry x-delivery-count = count (replacing any earlier one), as quorum
+ * queues mark redeliveries. NULL if m's properties cannot be decoded.
+ */
+struct msg *deadletter_with_delivery_count(const struct msg *m, uint32_t count);
+
+/**
  * RabbitMQ's cycle rule: delivering a dead letter to target_queue is a cycle
  * to drop when the message's x-death already names that queue and none of its
  * deaths was a rejection (a client is then not involved, so it would loop

@@ -72,6 +72,7 @@ int handle_queue_declare(struct chan *ch, const struct spec_queue_declare *a, st
         if (!(q = ops_queue_declare(&o, name, flags, a->arguments, NULL, err)))
             return -1;
     }
+    queue_touch(q); /* a declare counts as use for x-expires */
     chan_set_last_queue(ch, queue_name(q));
     if (!a->no_wait)
         send_declare_ok(ch, q);

@@ -19,6 +19,7 @@
 #include "broker/conn.h"
 #include "broker/log.h"
 #include "broker/util.h"
+#include "queue/queue.h"
 
 /* Upper bound on how long shutdown waits for clients to answer connection.close. */
 #define SHUTDOWN_GRACE_S 5.0
@@ -40,6 +41,8 @@ struct loop {
     ev_prepare prepare_w;
     ev_signal sigterm_w, sigint_w;
     ev_timer shutdown_w;
+    ev_timer expiry_w;     /* the queue module's next message/queue expiry */
+    uint64_t expiry_armed; /* the deadline expiry_w is set for (UINT64_MAX: none) */
     int stopping;
 
     /* Connections to flush before sleeping, and connections to free. A
@@ -104,6 +107,34 @@ int loop_is_stopping(const struct loop *l)
     return l->stopping;
 }
 
+/* ---- queue expiry (x-message-ttl, expiration, x-expires) ---- */
+
+static void on_expiry(struct ev_loop *ev, ev_timer *w, int revents)
+{
+    struct loop *l = container_of(w, struct loop, expiry_w);
+    (void)ev;
+    (void)revents;
+    l->expiry_armed = UINT64_MAX;
+    queue_expiry_run(queue_clock_ms());
+}
+
+/* One timer for every queue: re-armed before sleeping when the earliest
+ * deadline moved. The queue module keeps its own monotonic millisecond clock. */
+static void arm_expiry(struct loop *l)
+{
+    uint64_t next = queue_expiry_next(), now;
+
+    if (next == l->expiry_armed)
+        return;
+    ev_timer_stop(l->ev, &l->expiry_w);
+    l->expiry_armed = next;
+    if (next == UINT64_MAX)
+        return;
+    now = queue_clock_ms();
+    ev_timer_set(&l->expiry_w, next > now ? (double)(next - now) / 1000.0 : 0.0, 0.);
+    ev_timer_start(l->ev, &l->expiry_w);
+}
+
 /* ---- before sleep: batched writes, then deferred frees ---- */
 
 static void on_prepare(struct ev_loop *ev, ev_prepare *w, int revents)
@@ -115,6 +146,8 @@ static void on_prepare(struct ev_loop *ev, ev_prepare *w, int revents)
     /* A connection in the dead list is flushed one last time by conn_destroy's
      * caller below, so skip dead ones here: conn_flush on a closed connection
      * is harmless, but the dead list is processed after this loop anyway. */
+    queue_flush();
+    arm_expiry(l);
     conn__flow_poll(l->cfg);
     for (size_t i = 0; i < l->nflush; i++)
         conn_flush(l->flush[i]);
@@ -262,6 +295,8 @@ struct loop *loop_create(const struct config *cfg, struct auth *auth)
     l->cfg = cfg;
     l->auth = auth;
     l->listen_fd = -1;
+    ev_init(&l->expiry_w, on_expiry);
+    l->expiry_armed = UINT64_MAX;
     ev_prepare_init(&l->prepare_w, on_prepare);
     ev_prepare_start(l->ev, &l->prepare_w);
     ev_signal_init(&l->sigterm_w, on_signal, SIGTERM);

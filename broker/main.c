@@ -12,7 +12,9 @@
 #include "broker/log.h"
 #include "broker/loop.h"
 #include "broker/version.h"
+#include "broker/publish.h"
 #include "broker/vhost.h"
+#include "queue/queue.h"
 #include "mgmt/mgmt.h"
 
 static void usage(FILE *f)
@@ -158,6 +160,8 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    queue_set_dead_letter_sink(publish_dead_letter, NULL);
+    queue_set_idle_sink(vhost_queue_idle, NULL);
     for (size_t i = 0; i < auth_vhost_count(auth); i++)
         vhost_add(view_str(auth_vhost_at(auth, i)));
     l = loop_create(cfg, auth);

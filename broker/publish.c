@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #include "broker/publish.h"
 
+#include <time.h>
+
 #include "amqp/spec_gen.h"
 #include "amqp/table.h"
 #include "broker/buf.h"
+#include "broker/deadletter.h"
 #include "broker/msg.h"
 #include "broker/vhost.h"
 #include "exchange/exchange.h"
@@ -98,6 +101,12 @@ static struct msg *without_bcc(struct msg *m)
 
 void publish_route(struct vhost *v, struct exch *x, struct msg *m, struct publish_result *r)
 {
+    publish_route_filtered(v, x, m, NULL, NULL, r);
+}
+
+void publish_route_filtered(struct vhost *v, struct exch *x, struct msg *m,
+                            publish_accept_fn *accept, void *arg, struct publish_result *r)
+{
     static struct route_set rs;
     struct proto_err err;
     struct msg *stripped = NULL;
@@ -115,6 +124,8 @@ void publish_route(struct vhost *v, struct exch *x, struct msg *m, struct publis
     if (rs.n && msg_headers(m).n && (stripped = without_bcc(m)))
         m = stripped;
     for (size_t i = 0; i < rs.n; i++) {
+        if (accept && !accept(arg, rs.q[i], m))
+            continue;
         if (queue_publish(rs.q[i], m, &err) == 0) {
             r->routed++;
             if (!r->busiest || queue_ready_count(rs.q[i]) > queue_ready_count(r->busiest))
@@ -124,4 +135,42 @@ void publish_route(struct vhost *v, struct exch *x, struct msg *m, struct publis
         }
     }
     msg_unref(&stripped);
+}
+
+/* ---- dead-lettering ---- */
+
+static bool not_a_cycle(void *arg, struct queue *target, struct msg *m)
+{
+    (void)arg;
+    if (deadletter_is_cycle(msg_headers(m), queue_name(target)))
+        return false;
+    queue_count_dl_received(target);
+    return true;
+}
+
+void publish_dead_letter(void *arg, struct queue *q, struct msg *m, enum queue_dl_reason reason)
+{
+    struct vhost *v = vhost_find(view_str(queue_vhost(q)));
+    struct view dlx, dlrk;
+    bool has_dlrk;
+    struct exch *x;
+    struct msg *d;
+    struct publish_result r;
+
+    (void)arg;
+    if (!v || !queue_dead_letter_target(q, &dlx, &dlrk, &has_dlrk) || !(x = vhost_exch(v, dlx))) {
+        /* RabbitMQ drops a dead letter whose exchange does not exist. */
+        queue_count_dl_dropped(q);
+        msg_unref(&m);
+        return;
+    }
+    d = deadletter_make(m, queue_name(q), queue_dl_reason_name(reason), dlx, dlrk, has_dlrk,
+                        (uint64_t)time(NULL));
+    msg_unref(&m);
+    if (!d) {
+        queue_count_dl_dropped(q);
+        return;
+    }
+    publish_route_filtered(v, x, d, not_a_cycle, NULL, &r);
+    msg_unref(&d);
 }

@@ -241,6 +241,15 @@ size_t vhost_delete_queue(struct vhost *v, struct queue *q)
     return n;
 }
 
+void vhost_queue_idle(void *arg, struct queue *q)
+{
+    struct vhost *v = vhost_find(view_str(queue_vhost(q)));
+
+    (void)arg;
+    if (v && vhost_queue(v, view_str(queue_name(q))) == q)
+        vhost_delete_queue(v, q);
+}
+
 void vhost_delete_exclusive(uint64_t conn_id)
 {
     for (size_t i = 0; i < nvhosts; i++) {

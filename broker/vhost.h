@@ -58,6 +58,8 @@ void vhost_add_queue_take(struct vhost *v, struct queue *q);
  * many ready messages it held.
  */
 size_t vhost_delete_queue(struct vhost *v, struct queue *q);
+/** The queue module's idle sink (x-expires): deletes q from its vhost, no dead-lettering. */
+void vhost_queue_idle(void *arg, struct queue *q);
 /** Deletes every exclusive queue owned by connection conn_id (connection close). */
 void vhost_delete_exclusive(uint64_t conn_id);
 size_t vhost_queue_count(const struct vhost *v);
