@@ -226,7 +226,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     } else if (rr == MGMT_ROUTE_BAD_PATH) {
         mgmt_reply_bad_request(&r, "bad percent-encoding in the path");
     } else if (rr == MGMT_ROUTE_BAD_METHOD) {
-        r.status = 405;
+        /* OPTIONS lists the methods (as cowboy does); any other is 405. */
+        r.status = r.method == MGMT_OPTIONS ? 200 : 405;
         mgmt_allow_header(r.match.allowed, allow, sizeof(allow));
     } else if (p->too_big) {
         mgmt_reply_error(&r, 413, "bad_request", "request body too large");
