@@ -89,7 +89,7 @@ check: unit fuzz-replay
 FUZZ_CC     ?= clang
 FUZZ_FLAGS  := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1 $(CSTD) -I.
 FUZZ_SECONDS ?= 20
-FUZZ_LIB_SRCS := $(filter amqp/% broker/util.c broker/err.c broker/buf.c broker/config.c broker/auth.c broker/map.c exchange/% mgmt/router.c,$(LIB_SRCS))
+FUZZ_LIB_SRCS := $(filter amqp/% broker/util.c broker/err.c broker/buf.c broker/config.c broker/auth.c broker/map.c exchange/% mgmt/router.c persist/%,$(LIB_SRCS))
 fuzz-bins: $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRCS)
 	@mkdir -p $(dir $@)
@@ -101,6 +101,16 @@ fuzz-smoke: fuzz-bins
 	    -artifact_prefix=build/fuzz/ build/fuzz/work-$$n tests/fuzz/corpus/$$n 2>&1 | tail -2; done
 fuzz: FUZZ_SECONDS=600
 fuzz: fuzz-smoke
+
+# ---- persist: message store recovery benchmark (not a test; see tests/bench) ----
+# make bench-recover [BENCH_ARGS="--count 1000000 --size 1024 --dir /var/tmp/x --cold"]
+BENCH_RECOVER := $(B)/bench/bench_recover
+$(BENCH_RECOVER): $(B)/tests/bench/bench_recover.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+bench-recover: $(BENCH_RECOVER)
+	$(BENCH_RECOVER) $(BENCH_ARGS)
+.PHONY: bench-recover
 
 # ---- generated code ----
 codegen:
