@@ -68,3 +68,45 @@ class Flow(PikaTestCase):
         ch.queue_declare("q")
         ch.basic_publish("", "q", b"m", pika.BasicProperties())
         self.assertEqual(self.bodies(ch, "q"), [b"m"])
+
+
+class MemoryBudget(PikaTestCase):
+    """limits.memory_budget: a publisher is not read from while queued bytes are
+    over the budget, and resumes once consumers bring them down (flow control)."""
+
+    CONFIG = {"limits": {"memory_budget": 1000000}}
+
+    def test_publisher_pauses_at_the_budget_and_resumes(self):
+        import threading
+        ch = self.channel()
+        ch.queue_declare("q")
+        n, body = 100, b"x" * 100000
+        published = threading.Event()
+        errors = []
+
+        def publish():
+            try:
+                conn = self.connect()
+                pch = conn.channel()
+                for i in range(n):
+                    pch.basic_publish("", "q", b"%03d" % i + body)
+                conn.process_data_events(0)
+                published.set()
+            except Exception as e:  # reported by the main thread
+                errors.append(e)
+                published.set()
+
+        t = threading.Thread(target=publish, daemon=True)
+        t.start()
+        # 10 MB is on its way, but the broker stops reading at ~1 MB queued.
+        self.assertFalse(published.wait(2.0), "the publisher was never paused")
+        depth = ch.queue_declare("q", passive=True).method.message_count
+        self.assertLess(depth, 40, "queued %d x 100 kB with a 1 MB budget" % depth)
+        got = []
+        ch.basic_consume("q", lambda c, m, p, b: got.append(b[:3]), auto_ack=True)
+        self.assertTrue(self.pump_until(ch.connection, lambda: len(got) >= n, 30.0),
+                        "got %d of %d" % (len(got), n))
+        self.assertTrue(published.wait(10.0))
+        t.join(5.0)
+        self.assertEqual(errors, [])
+        self.assertEqual(got, [b"%03d" % i for i in range(n)])
