@@ -322,8 +322,8 @@ static void h_vhost(struct mgmt_req *r)
             } else {
                 /* RabbitMQ grants the creating user full permissions on the new vhost. */
                 vhost_add(name);
-                auth_set_permissions(r->ctx->auth, auth_user_name(r->user), vname, ".*", ".*",
-                                     ".*", err, sizeof(err));
+                auth_set_permissions(r->ctx->auth, auth_user_name(r->user), vname, ".*", ".*", ".*",
+                                     err, sizeof(err));
                 mgmt_reply(r, 201, NULL);
             }
             json_decref(body);

@@ -194,11 +194,12 @@ void mgmt_reply_list(struct mgmt_req *r, json_t *arr)
         one_key[0] = sort;
         sort_keys = one_key;
         n_sort_keys = 1;
-    } else {
+        qsort(items, kept, sizeof(*items), cmp_items);
+    } else if (!r->presorted) {
         sort_keys = default_keys;
         n_sort_keys = ARRAY_LEN(default_keys);
+        qsort(items, kept, sizeof(*items), cmp_items);
     }
-    qsort(items, kept, sizeof(*items), cmp_items);
     if (mgmt_query_true(r, "sort_reverse"))
         for (size_t i = 0; i < kept / 2; i++) {
             json_t *t = items[i];

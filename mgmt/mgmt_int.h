@@ -44,6 +44,7 @@ struct mgmt_req {
     const char *body;  /* request body (not NUL-terminated); may be NULL */
     size_t body_len;
     const struct auth_user *user; /* NULL on the Prometheus listener */
+    bool presorted;               /* the list is already in the default (vhost, name) order */
 
     /* reply */
     unsigned status;
