@@ -120,6 +120,9 @@ void mgmt_rates_totals(const struct mgmt_rates *r, double out[3]);
 const char *mgmt_node_name(void);
 /** {"rate": r} */
 json_t *mgmt_details_new(double rate);
+struct queue_dl_counts;
+/** {"rejected","expired","maxlen","delivery_limit","dropped_no_dlx","received"} counts. */
+json_t *mgmt_dead_letter_stats_new(const struct queue_dl_counts *c);
 json_t *mgmt_queue_new(const struct mgmt_ctx *ctx, struct queue *q, bool full);
 json_t *mgmt_exchange_new(const struct exch *x, const char *vhost);
 /** Every binding of vhost v as a JSON array (the default exchange's implicit ones first). */

@@ -44,6 +44,21 @@ static const char *queue_type(const struct queue *q)
     return "classic";
 }
 
+json_t *mgmt_dead_letter_stats_new(const struct queue_dl_counts *c)
+{
+    json_t *o = json_object();
+    uint64_t dropped = c->dl_dropped;
+
+    for (int i = 0; i < QUEUE_DL_NREASONS; i++) {
+        json_object_set_new(o, queue_dl_reason_name((enum queue_dl_reason)i),
+                            json_integer((json_int_t)c->dead_lettered[i]));
+        dropped += c->discarded[i];
+    }
+    json_object_set_new(o, "dropped_no_dlx", json_integer((json_int_t)dropped));
+    json_object_set_new(o, "received", json_integer((json_int_t)c->dl_received));
+    return o;
+}
+
 json_t *mgmt_queue_new(const struct mgmt_ctx *ctx, struct queue *q, bool full)
 {
     unsigned flags = queue_flags(q);
@@ -92,6 +107,11 @@ json_t *mgmt_queue_new(const struct mgmt_ctx *ctx, struct queue *q, bool full)
     json_object_set_new(o, "policy", json_null());
     json_object_set_new(o, "operator_policy", json_null());
     json_object_set_new(o, "effective_policy_definition", json_object());
+    {
+        struct queue_dl_counts c;
+        queue_dl_counts(q, &c);
+        json_object_set_new(o, "dead_letter_stats", mgmt_dead_letter_stats_new(&c));
+    }
     return o;
 }
 

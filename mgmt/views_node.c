@@ -147,6 +147,11 @@ json_t *mgmt_overview_new(const struct mgmt_ctx *ctx, const struct auth_user *u)
         (int)t.channels, "connections", (int)t.connections, "consumers", (int)t.consumers,
         "exchanges", (int)t.exchanges, "queues", (int)t.queues, "statistics_db_event_queue", 0,
         "node", mgmt_node_name(), "listeners", listeners, "contexts");
+    {
+        struct queue_dl_counts c;
+        queue_dl_totals(&c);
+        json_object_set_new(o, "dead_letter_totals", mgmt_dead_letter_stats_new(&c));
+    }
     return o;
 }
 

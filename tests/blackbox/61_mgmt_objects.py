@@ -323,3 +323,23 @@ class Definitions(MgmtTestCase):
         self.api("PUT", "vhosts/v2", {})
         self.assertStatus(self.api("POST", "definitions/v2", d), 204)
         self.assertEqual(self.get("queues/v2/vq")["durable"], True)
+
+
+class DeadLetterCounters(MgmtTestCase):
+    def test_rejects_are_counted_per_queue_and_in_overview(self):
+        self.api("PUT", "queues/%2F/dlq", {})
+        self.api("PUT", "queues/%2F/src", {"arguments": {"x-dead-letter-exchange": "",
+                                                        "x-dead-letter-routing-key": "dlq"}})
+        self.api("POST", "exchanges/%2F/amq.default/publish",
+                 {"routing_key": "src", "payload": "x", "payload_encoding": "string",
+                  "properties": {}})
+        ch = self.pika().channel()
+        m, _, _ = ch.basic_get("src")
+        ch.basic_reject(m.delivery_tag, requeue=False)
+        ch.queue_declare("dlq", passive=True)  # a round trip: the reject is processed
+        st = self.get("queues/%2F/src")["dead_letter_stats"]
+        self.assertEqual(set(st), {"rejected", "expired", "maxlen", "delivery_limit",
+                                   "dropped_no_dlx", "received"})
+        self.assertEqual(st["rejected"], 1)
+        self.assertEqual(self.get("queues/%2F/dlq")["messages"], 1)
+        self.assertEqual(self.get("overview")["dead_letter_totals"]["rejected"], 1)
