@@ -1028,6 +1028,42 @@ static int method_frame(struct chan *ch, const struct frame *f)
     return 0;
 }
 
+/* RabbitMQ (rabbit_basic:parse_expiration): the expiration property must be a
+ * decimal integer of milliseconds, not negative, at most ten years. */
+static int check_expiration(struct view e, struct proto_err *err)
+{
+    const uint64_t max_ms = 315360000000ull;
+    uint64_t v = 0;
+    size_t i = 0;
+    bool neg = false, big = false;
+
+    if (e.n && (e.p[0] == '-' || e.p[0] == '+'))
+        neg = e.p[i++] == '-';
+    if (i == e.n)
+        goto no_integer;
+    for (; i < e.n; i++) {
+        if (e.p[i] < '0' || e.p[i] > '9')
+            goto no_integer;
+        if (v > UINT64_MAX / 10 - 9)
+            big = true;
+        else
+            v = v * 10 + (uint64_t)(e.p[i] - '0');
+    }
+    if (neg && v)
+        return err_set(err, SPEC_PRECONDITION_FAILED,
+                       "invalid expiration '%.*s': {value_negative,-%llu}", (int)e.n,
+                       (const char *)e.p, (unsigned long long)v);
+    if (big || v > max_ms)
+        return err_set(err, SPEC_PRECONDITION_FAILED,
+                       "invalid expiration '%.*s': "
+                       "{value_too_large,%.*s}",
+                       (int)e.n, (const char *)e.p, (int)e.n, (const char *)e.p);
+    return 0;
+no_integer:
+    return err_set(err, SPEC_PRECONDITION_FAILED, "invalid expiration '%.*s': no_integer", (int)e.n,
+                   (const char *)e.p);
+}
+
 static int header_frame(struct chan *ch, const struct frame *f)
 {
     const struct config *cfg = loop_config(conn_loop(ch->conn));
@@ -1063,6 +1099,8 @@ static int header_frame(struct chan *ch, const struct frame *f)
                 auth_user_name(conn_user(ch->conn)));
         return fail(ch, SPEC_BASIC_PUBLISH, &err);
     }
+    if ((props.flags & SPEC_PROP_EXPIRATION) && check_expiration(props.expiration, &err) < 0)
+        return fail(ch, SPEC_BASIC_PUBLISH, &err);
     if (h.body_size > cfg->max_message_size) {
         err_set(&err, SPEC_PRECONDITION_FAILED,
                 "message size %llu is larger than configured "

@@ -478,7 +478,7 @@ void conn_force_close(struct conn *c, const char *why)
             conn_close_now(c);
         return;
     }
-    err_set(&err, SPEC_CONNECTION_FORCED, "broker forced connection closure with reason '%s'", why);
+    err_set(&err, SPEC_CONNECTION_FORCED, "%s", why);
     conn_fail(c, &err);
 }
 

@@ -54,7 +54,7 @@ void conn_output_done(struct conn *c);
 void conn_fail(struct conn *c, const struct proto_err *err);
 /** Formats err's reply text the RabbitMQ way: "NOT_FOUND - no queue 'x'...". */
 void conn__reply_text(const struct proto_err *err, char text[256]);
-/** Closes with 320 CONNECTION_FORCED (shutdown, management). */
+/** Closes with 320 CONNECTION_FORCED and reply text why (shutdown, management). */
 void conn_force_close(struct conn *c, const char *why);
 /** Flushes what it can and frees the connection soon; no close handshake. */
 void conn_close_now(struct conn *c);

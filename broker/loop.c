@@ -259,7 +259,7 @@ void conn__for_each(struct loop *l, void (*fn)(struct conn *, void *), void *arg
 static void force_close_one(struct conn *c, void *arg)
 {
     (void)arg;
-    conn_force_close(c, "broker shutdown");
+    conn_force_close(c, "broker forced connection closure with reason 'shutdown'");
 }
 
 static void on_signal(struct ev_loop *ev, ev_signal *w, int revents)
