@@ -32,6 +32,7 @@
 
 #define RETRY_MS 200
 #define MAX_IOV 1024 /* IOV_MAX on Linux */
+#define DISK_POLL_MS 1000
 
 static int free_space_default(int dirfd, uint64_t *out)
 {
@@ -371,6 +372,32 @@ static void deadline_after(struct timespec *ts, long ms)
     }
 }
 
+/* Measures free space and updates DISK_LOW, notifying on a change. Called
+ * and returns with mu held. */
+static void poll_free_space(struct store *s)
+{
+    uint64_t free_bytes, limit = s->t_disk_limit;
+    unsigned old = s->t_status;
+    int rc;
+
+    pthread_mutex_unlock(&s->mu);
+    rc = s->io.free_space(s->dirfd, &free_bytes);
+    pthread_mutex_lock(&s->mu);
+    if (rc != 0)
+        return;
+    s->t_disk_free = free_bytes;
+    if (limit && free_bytes < limit)
+        s->t_status |= STORE_ST_DISK_LOW;
+    else
+        s->t_status &= ~(unsigned)STORE_ST_DISK_LOW;
+    if (s->t_status != old && s->opt.notify) {
+        uint64_t durable = s->t_durable;
+        pthread_mutex_unlock(&s->mu);
+        s->opt.notify(s->opt.notify_arg, durable);
+        pthread_mutex_lock(&s->mu);
+    }
+}
+
 void *persist__thread_main(void *arg)
 {
     struct store *s = arg;
@@ -386,8 +413,19 @@ void *persist__thread_main(void *arg)
         bool have_free;
         int rc;
 
-        while (!s->stop && !s->q_head)
-            pthread_cond_wait(&s->cv, &s->mu);
+        while (!s->stop && !s->q_head) {
+            if (!s->t_disk_limit) {
+                pthread_cond_wait(&s->cv, &s->mu);
+                continue;
+            }
+            /* While a limit is set, free space is measured at least once a
+             * second even when nothing is written: blocked publishers write
+             * nothing, yet must learn when space returns. */
+            struct timespec ts;
+            deadline_after(&ts, DISK_POLL_MS);
+            if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) == ETIMEDOUT && !s->q_head)
+                poll_free_space(s);
+        }
         if (s->stop)
             break;
         first = s->q_head;

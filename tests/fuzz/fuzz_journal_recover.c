@@ -1,10 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Fuzz target: the input is the bytes of a segment file. It is installed as
- * segment 1 of a store in a temp dir, recovered (every view handed to the
- * callbacks is read, so ASan sees any overrun), then the store runs one
- * submit (space reclamation on whatever state recovery built) and is dropped
- * without a clean close. Syncs are no-ops here: only the logic is under test.
+ * Fuzz target: the input is one mode byte, then the bytes of segment files.
+ * The bytes are split before every later occurrence of the segment magic
+ * into segments 1, 2, ... (at most 8) of a store in a temp dir, recovered
+ * (every view handed to the callbacks is read, so ASan sees any overrun),
+ * then the store runs one submit (space reclamation on whatever state
+ * recovery built) and is dropped without a clean close. Syncs are no-ops
+ * here: only the logic is under test.
+ *
+ * Mode bit 0 set: checksums are fixed up first (the header, with the
+ * segment number, and every record whose length fits), so mutations reach
+ * the payload decoders and the replay logic instead of stopping at the first
+ * checksum. Bit 0 clear: the bytes are used as they are (torn and corrupt
+ * input).
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -83,6 +91,39 @@ static void clean_dir(void)
     closedir(d);
 }
 
+/* Sets the header's segment number and checksum, and recomputes the
+ * checksum of every whole record. */
+static void fix_checksums(uint8_t *p, size_t n, unsigned no)
+{
+    size_t pos = PERSIST_HDR_SIZE;
+
+    if (n < PERSIST_HDR_SIZE)
+        return;
+    put_be64(p + 16, no);
+    put_be32(p + 28, persist__crc32c(0, p, 28));
+    while (n - pos >= PERSIST_REC_HDR) {
+        uint32_t len = get_be32(p + pos);
+        if (len > n - pos - PERSIST_REC_HDR)
+            break;
+        persist__seal_record(p + pos, PERSIST_REC_HDR + len);
+        pos += PERSIST_REC_HDR + len;
+    }
+}
+
+static void write_seg(unsigned no, uint8_t *p, size_t n, bool fix)
+{
+    char seg[128];
+    int fd;
+
+    if (fix)
+        fix_checksums(p, n, no);
+    snprintf(seg, sizeof(seg), "%s/%08x.seg", msgs, no);
+    fd = open(seg, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || (n && write(fd, p, n) != (ssize_t)n))
+        abort();
+    close(fd);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const struct persist_io io = {.fdatasync = no_sync, .fsync = no_sync};
@@ -90,8 +131,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .queue = on_queue, .message = on_message, .entry = on_entry, .warn = on_warn};
     struct store_err err;
     struct store *s;
-    char seg[128];
-    int fd;
+    uint8_t *copy;
+    size_t start, i;
+    unsigned no = 1;
+    bool fix;
 
     if (!dir[0]) {
         snprintf(dir, sizeof(dir), "/tmp/leveret-fuzz-XXXXXX");
@@ -101,11 +144,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         mkdir(msgs, 0700);
     }
     clean_dir();
-    snprintf(seg, sizeof(seg), "%s/00000001.seg", msgs);
-    fd = open(seg, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0 || (size && write(fd, data, size) != (ssize_t)size))
-        abort();
-    close(fd);
+    if (size == 0)
+        return 0;
+    fix = data[0] & 1;
+    copy = malloc(size);
+    memcpy(copy, data + 1, size - 1);
+    size--;
+    for (start = 0, i = PERSIST_MAGIC_LEN; i + PERSIST_MAGIC_LEN <= size && no < 8; i++) {
+        if (memcmp(copy + i, PERSIST_MAGIC, PERSIST_MAGIC_LEN) == 0) {
+            write_seg(no++, copy + start, i - start, fix);
+            start = i;
+        }
+    }
+    write_seg(no, copy + start, size - start, fix);
+    free(copy);
     s = store__open_io(dir, NULL, &io, &err);
     if (!s)
         return 0; /* refused (a future version): nothing to recover */

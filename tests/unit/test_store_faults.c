@@ -155,6 +155,20 @@ static void test_store_free_space_below_limit_sets_low(void **state)
     assert_true(store_status(f->s) & STORE_ST_DISK_LOW);
 }
 
+static void test_store_disk_low_tracked_while_idle(void **state)
+{
+    struct fx *f = *state;
+    struct store_options opt = {.disk_free_limit = UINT64_C(1) << 30};
+
+    f->s = open_rec(f->dir, &opt, &f->r);
+    /* Nothing is written: the sync thread measures on its own. */
+    hook_set_free(UINT64_C(10) << 20);
+    wait_for(f->s, STORE_ST_DISK_LOW, true, 0);
+    assert_int_equal(store_disk_free(f->s), UINT64_C(10) << 20);
+    hook_set_free(UINT64_C(5) << 30);
+    wait_for(f->s, STORE_ST_DISK_LOW, false, 0);
+}
+
 /* ---- crash points ---- */
 
 #define ROUNDS 10
@@ -298,6 +312,7 @@ int main(void)
         T(test_store_crash_while_disk_full_keeps_durable),
         T(test_store_enospc_on_new_segment_then_recovers),
         T(test_store_free_space_below_limit_sets_low),
+        T(test_store_disk_low_tracked_while_idle),
         T(test_store_crash_at_every_io_step_keeps_confirmed),
 #undef T
     };
