@@ -342,7 +342,10 @@ static int replay_seg(struct rctx *r, size_t i, bool *removed, struct store_err 
 
         if (pr == PERSIST_END)
             break;
-        if (pr == PERSIST_OK && apply(r, &rec, (uint32_t)pos) != 0)
+        /* This writer keeps record offsets and sizes within 32 bits (segments
+         * are at most 2 GiB); anything else is not ours. */
+        if (pr == PERSIST_OK && (pos > UINT32_MAX || rec.len > UINT32_MAX - PERSIST_REC_HDR ||
+                                 apply(r, &rec, (uint32_t)pos) != 0))
             pr = PERSIST_BAD_PAYLOAD;
         if (pr != PERSIST_OK) {
             warn(r,
