@@ -819,8 +819,7 @@ void mgmt__h_queues(struct mgmt_req *r)
                 vhost_for_each_queue(v, add_queue, &w);
         }
     }
-    if (w.n) /* qsort's array must not be NULL, even for zero elements */
-        qsort(w.q, w.n, sizeof(*w.q), cmp_queue);
+    qsort(w.q, w.n, sizeof(*w.q), cmp_queue);
     arr = json_array();
     for (size_t i = 0; i < w.n; i++)
         json_array_append_new(arr, mgmt_queue_new(r->ctx, w.q[i], full));
