@@ -294,17 +294,23 @@ static bool cons_can_take(void *owner)
     return true;
 }
 
-/* Quorum queues mark redeliveries with an x-delivery-count header; the stored
- * message is shared and immutable, so the consumer gets a marked copy. */
-static struct msg *mark_delivery_count(struct queue *q, struct msg *m, uint64_t seq)
+/* What a consumer is shown of m: the stored message is shared and immutable,
+ * so where it must differ a copy is made, and the queue and the unacked entry
+ * keep the original. Quorum queues mark redeliveries with x-delivery-count;
+ * BCC routes a message but consumers never see it (RabbitMQ). Returns a new
+ * reference. */
+static struct msg *shown(struct queue *q, struct msg *m, uint64_t seq, bool redelivered)
 {
-    uint32_t count = queue_delivery_count(q, seq);
-    struct msg *copy;
+    struct msg *copy = NULL, *bare;
+    uint32_t count = redelivered ? queue_delivery_count(q, seq) : 0;
 
-    if (!count || !(copy = deadletter_with_delivery_count(m, count)))
-        return m;
-    msg_unref(&m);
-    return copy;
+    if (count)
+        copy = deadletter_with_delivery_count(m, count);
+    if (msg_headers(copy ? copy : m).n && (bare = deadletter_without_bcc(copy ? copy : m))) {
+        msg_unref(&copy);
+        copy = bare;
+    }
+    return copy ? copy : msg_ref(m);
 }
 
 static void cons_deliver(void *owner, struct queue *q, struct msg *m, uint64_t seq,
@@ -315,8 +321,8 @@ static void cons_deliver(void *owner, struct queue *q, struct msg *m, uint64_t s
     struct spec_method dm;
     uint64_t tag = ++ch->next_tag;
 
-    if (redelivered)
-        m = mark_delivery_count(q, m, seq);
+    struct msg *out = shown(q, m, seq, redelivered);
+
     memset(&dm, 0, sizeof(dm));
     dm.id = SPEC_BASIC_DELIVER;
     dm.u.basic_deliver.consumer_tag = view_str(cs->tag);
@@ -324,7 +330,8 @@ static void cons_deliver(void *owner, struct queue *q, struct msg *m, uint64_t s
     dm.u.basic_deliver.redelivered = redelivered;
     dm.u.basic_deliver.exchange = msg_exchange(m);
     dm.u.basic_deliver.routing_key = msg_routing_key(m);
-    conn_send_content(ch->conn, ch->n, &dm, m);
+    conn_send_content(ch->conn, ch->n, &dm, out);
+    msg_unref(&out);
     stats.redeliver += redelivered;
     if (cs->no_ack) {
         stats.deliver_no_ack++;
@@ -568,15 +575,16 @@ void chan_get(struct chan *ch, struct queue *q, bool no_ack)
         chan_send_method(ch, &m);
         return;
     }
-    if (redelivered)
-        msg = mark_delivery_count(q, msg, seq);
+    struct msg *out = shown(q, msg, seq, redelivered);
+
     m.id = SPEC_BASIC_GET_OK;
     m.u.basic_get_ok.delivery_tag = ++ch->next_tag;
     m.u.basic_get_ok.redelivered = redelivered;
     m.u.basic_get_ok.exchange = msg_exchange(msg);
     m.u.basic_get_ok.routing_key = msg_routing_key(msg);
     m.u.basic_get_ok.message_count = (uint32_t)queue_ready_count(q);
-    conn_send_content(ch->conn, ch->n, &m, msg);
+    conn_send_content(ch->conn, ch->n, &m, out);
+    msg_unref(&out);
     stats.redeliver += redelivered;
     if (no_ack) {
         stats.get_no_ack++;

@@ -76,8 +76,7 @@ static void put_new_entry(struct buf *b, const struct msg *m, struct view header
 static bool is_death_key(struct view key)
 {
     return view_eq_str(key, "x-death") || view_eq_str(key, "x-last-death-queue") ||
-           view_eq_str(key, "x-last-death-reason") || view_eq_str(key, "x-last-death-exchange") ||
-           view_eq_str(key, "BCC");
+           view_eq_str(key, "x-last-death-reason") || view_eq_str(key, "x-last-death-exchange");
 }
 
 struct msg *deadletter_make(const struct msg *m, const char *queue, const char *reason,
@@ -97,7 +96,10 @@ struct msg *deadletter_make(const struct msg *m, const char *queue, const char *
     /* Everything the message carried, minus what is rewritten below. */
     table_iter_init(&it, headers);
     while (table_next(&it, &key, &v)) {
-        if (is_death_key(key) || (has_dlrk && view_eq_str(key, "CC")))
+        /* With a dead-letter routing key, CC and BCC no longer apply; without
+         * one, the dead letter is routed by every original key, BCC included
+         * (still hidden from consumers at delivery). */
+        if (is_death_key(key) || (has_dlrk && (view_eq_str(key, "CC") || view_eq_str(key, "BCC"))))
             continue;
         buf_put_shortstr(&hb, key);
         table_put_raw(&hb, NULL, &v);
@@ -154,15 +156,16 @@ out:
 
 bool deadletter_is_cycle(struct view headers, const char *target_queue)
 {
-    struct table_value deaths, v, r;
+    struct table_value deaths, v, r, q;
     struct table_iter it;
-    bool names_target = false;
 
     if (!table_get(headers, "x-death", &deaths) || deaths.type != TABLE_ARRAY)
         return false;
+    /* RabbitMQ 4.x (rabbit_dead_letter detect_cycles): walk the deaths newest
+     * first up to the target's newest one; a rejection on the way means a
+     * client was involved, so it is not an automatic cycle. */
     table_iter_init(&it, deaths.v.array);
     while (table_array_next(&it, &v)) {
-        struct table_value q;
         if (v.type != TABLE_TABLE)
             continue;
         if (table_get(v.v.table, "reason", &r) && r.type == TABLE_LONGSTR &&
@@ -170,12 +173,15 @@ bool deadletter_is_cycle(struct view headers, const char *target_queue)
             return false;
         if (table_get(v.v.table, "queue", &q) && q.type == TABLE_LONGSTR &&
             view_eq_str(q.v.str, target_queue))
-            names_target = true;
+            return true;
     }
-    return names_target;
+    return false;
 }
 
-struct msg *deadletter_with_delivery_count(const struct msg *m, uint32_t count)
+/* A copy of m with header drop removed and, when set is not NULL, header set
+ * replaced by the long value. */
+static struct msg *edit_headers(const struct msg *m, const char *drop, const char *set,
+                                int64_t value)
 {
     struct view raw = msg_props(m), body = msg_body(m), key;
     struct spec_basic_props props;
@@ -190,12 +196,13 @@ struct msg *deadletter_with_delivery_count(const struct msg *m, uint32_t count)
     top = table_open(&hb);
     table_iter_init(&it, msg_headers(m));
     while (table_next(&it, &key, &v)) {
-        if (view_eq_str(key, "x-delivery-count"))
+        if ((drop && view_eq_str(key, drop)) || (set && view_eq_str(key, set)))
             continue;
         buf_put_shortstr(&hb, key);
         table_put_raw(&hb, NULL, &v);
     }
-    table_put_i64(&hb, "x-delivery-count", count);
+    if (set)
+        table_put_i64(&hb, set, value);
     table_close(&hb, top);
     props.flags |= SPEC_PROP_HEADERS;
     props.headers = (struct view){hb.p + 4, hb.len - 4};
@@ -207,4 +214,18 @@ struct msg *deadletter_with_delivery_count(const struct msg *m, uint32_t count)
     buf_free(&hb);
     buf_free(&pb);
     return out;
+}
+
+struct msg *deadletter_with_delivery_count(const struct msg *m, uint32_t count)
+{
+    return edit_headers(m, NULL, "x-delivery-count", count);
+}
+
+struct msg *deadletter_without_bcc(const struct msg *m)
+{
+    struct table_value v;
+
+    if (!msg_headers(m).n || !table_get(msg_headers(m), "BCC", &v))
+        return NULL;
+    return edit_headers(m, "BCC", NULL, 0);
 }

@@ -42,6 +42,12 @@ struct msg *deadletter_make(const struct msg *m, const char *queue, const char *
 struct msg *deadletter_with_delivery_count(const struct msg *m, uint32_t count);
 
 /**
+ * A copy of m without its BCC header (caller-owned), or NULL when m has none:
+ * what consumers see of a sender-selected distribution (RabbitMQ).
+ */
+struct msg *deadletter_without_bcc(const struct msg *m);
+
+/**
  * RabbitMQ's cycle rule: delivering a dead letter to target_queue is a cycle
  * to drop when the message's x-death already names that queue and none of its
  * deaths was a rejection (a client is then not involved, so it would loop

@@ -66,39 +66,6 @@ static void route_keys(struct vhost *v, struct exch *x, struct msg *m, struct ro
     }
 }
 
-/* A copy of m whose headers lack the BCC entry, or NULL when m has none. */
-static struct msg *without_bcc(struct msg *m)
-{
-    struct spec_basic_props props;
-    struct table_value v;
-    struct table_iter it;
-    struct view key, raw = msg_props(m), body = msg_body(m);
-    struct buf hb = {0}, pb = {0};
-    struct msg *copy;
-    size_t top;
-
-    if (!table_get(msg_headers(m), "BCC", &v) || spec_decode_props(raw.p, raw.n, &props) != SPEC_OK)
-        return NULL;
-    top = table_open(&hb);
-    table_iter_init(&it, props.headers);
-    while (table_next(&it, &key, &v)) {
-        if (view_eq_str(key, "BCC"))
-            continue;
-        buf_put_shortstr(&hb, key);
-        table_put_raw(&hb, NULL, &v);
-    }
-    table_close(&hb, top);
-    props.headers = (struct view){hb.p + 4, hb.len - 4};
-    buf_reserve(&pb, spec_props_size(&props));
-    pb.len = spec_encode_props(&props, pb.p);
-    copy = msg_create(msg_exchange(m), msg_routing_key(m), (struct view){pb.p, pb.len}, body.n);
-    if (copy)
-        msg_append_body(copy, body);
-    buf_free(&hb);
-    buf_free(&pb);
-    return copy;
-}
-
 void publish_route(struct vhost *v, struct exch *x, struct msg *m, struct publish_result *r)
 {
     publish_route_filtered(v, x, m, NULL, NULL, r);
@@ -109,7 +76,6 @@ void publish_route_filtered(struct vhost *v, struct exch *x, struct msg *m,
 {
     static struct route_set rs;
     struct proto_err err;
-    struct msg *stripped = NULL;
 
     r->routed = r->refused = 0;
     r->busiest = NULL;
@@ -121,8 +87,6 @@ void publish_route_filtered(struct vhost *v, struct exch *x, struct msg *m,
             break;
         route_keys(v, x, m, &rs);
     }
-    if (rs.n && msg_headers(m).n && (stripped = without_bcc(m)))
-        m = stripped;
     for (size_t i = 0; i < rs.n; i++) {
         if (accept && !accept(arg, rs.q[i], m))
             continue;
@@ -134,7 +98,6 @@ void publish_route_filtered(struct vhost *v, struct exch *x, struct msg *m,
             r->refused++;
         }
     }
-    msg_unref(&stripped);
 }
 
 /* ---- dead-lettering ---- */

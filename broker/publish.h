@@ -33,8 +33,9 @@ typedef bool publish_accept_fn(void *arg, struct queue *q, struct msg *m);
 
 /**
  * Routes m (borrowed; each accepting queue takes its own reference) through x.
- * When m carries a BCC header, the queues get a copy without it (RabbitMQ
- * hides BCC from consumers); r->routed and r->refused count queues.
+ * Queues keep m as published, BCC header included: it is hidden from
+ * consumers at delivery (chan.c) but still routes dead letters, as in
+ * RabbitMQ. r->routed and r->refused count queues.
  */
 void publish_route(struct vhost *v, struct exch *x, struct msg *m, struct publish_result *r);
 /** As publish_route, skipping queues for which accept (when not NULL) says no. */

@@ -287,8 +287,8 @@ static int start(struct mgmt *m, struct listener *li, const char *addr, uint16_t
     li->d = MHD_start_daemon(flags, port, NULL, NULL, on_access, li, MHD_OPTION_SOCK_ADDR,
                              (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, li,
                              MHD_OPTION_UNESCAPE_CALLBACK, keep_escapes, NULL,
-                             MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_CONNECTION_TIMEOUT,
-                             120u, MHD_OPTION_CONNECTION_LIMIT, 1000u, MHD_OPTION_END);
+                             MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_CONNECTION_LIMIT,
+                             1000u, MHD_OPTION_END);
     if (!li->d) {
         log_error("cannot listen for %s on %s:%u", prom_only ? "Prometheus" : "management", addr,
                   (unsigned)port);

@@ -153,12 +153,15 @@ class Broker:
                     break
                 try:
                     socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                    if self.mgmt_port:
+                        socket.create_connection(("127.0.0.1", self.mgmt_port),
+                                                 timeout=0.5).close()
                     return self
                 except OSError:
                     time.sleep(0.02)
             rc = self.proc.poll()
             err = self.read_stderr()
-            if rc is not None and "in use" in err and attempt < 2:
+            if rc is not None and ("in use" in err or "cannot listen" in err) and attempt < 2:
                 self._reap()
                 continue  # another process took the port between bind(0) and now
             if rc is None:
