@@ -130,8 +130,7 @@ static int get_one(amqp_connection_state_t conn, amqp_channel_t ch, const char *
             const amqp_basic_get_ok_t *g = r.reply.decoded;
             *tag = g->delivery_tag;
             snprintf(exchange, 256, "%.*s", (int)g->exchange.len, (const char *)g->exchange.bytes);
-            snprintf(key, 256, "%.*s", (int)g->routing_key.len,
-                     (const char *)g->routing_key.bytes);
+            snprintf(key, 256, "%.*s", (int)g->routing_key.len, (const char *)g->routing_key.bytes);
             return ok("read message", amqp_read_message(conn, ch, msg, 0));
         }
         usleep(20000);
@@ -150,8 +149,8 @@ static int run(amqp_connection_state_t conn)
     amqp_channel_open(conn, ch);
     if (ok("channel.open", amqp_get_rpc_reply(conn)))
         return -1;
-    amqp_exchange_declare(conn, ch, amqp_cstring_bytes("c.dlx"), amqp_cstring_bytes("fanout"), 0,
-                          0, 0, 0, amqp_empty_table);
+    amqp_exchange_declare(conn, ch, amqp_cstring_bytes("c.dlx"), amqp_cstring_bytes("fanout"), 0, 0,
+                          0, 0, amqp_empty_table);
     if (ok("exchange.declare", amqp_get_rpc_reply(conn)))
         return -1;
     amqp_queue_declare(conn, ch, amqp_cstring_bytes("c.dlq"), 0, 0, 0, 0, amqp_empty_table);
