@@ -418,12 +418,18 @@ static size_t ring_push(struct queue *q, struct ring *r, struct qent e, const st
  * does not resize back and forth. */
 static void ring_settle(struct queue *q, struct ring *r)
 {
+    size_t cap = r->cap;
+
     while (r->len && !r->e[r->head].m) {
         r->head = (r->head + 1) & (r->cap - 1);
         r->len--;
     }
-    if (r->cap > STORE_MIN_CAP && r->len <= r->cap / 4)
-        ring_resize(q, r, r->cap / 2);
+    /* Skipping a run of tombstones (queue_remove) can empty most of the ring
+     * at once: shrink as far as the rule allows, in one copy. */
+    while (cap > STORE_MIN_CAP && r->len <= cap / 4)
+        cap /= 2;
+    if (cap != r->cap)
+        ring_resize(q, r, cap);
 }
 
 static struct qent ring_pop(struct queue *q, struct ring *r, struct qaux *x)
@@ -1739,6 +1745,236 @@ size_t queue_purge(struct queue *q)
 
     reschedule(q);
     return n;
+}
+
+/* ---- inspection: peek and remove by sequence number ---- */
+
+/*
+ * A requeue heap is walked in key order without touching it: a scratch
+ * min-heap holds the indices of the frontier (an entry whose parent was
+ * visited), starting with the root; taking the smallest and adding its two
+ * children yields the heap's entries in order, k of them in O(k log k).
+ */
+struct hwalk {
+    const struct heap *h;
+    size_t *idx;
+    size_t len, cap;
+};
+
+static inline uint64_t hw_key(const struct hwalk *w, size_t i)
+{
+    return w->h->e[w->idx[i]].key;
+}
+
+static void hw_push(struct hwalk *w, size_t hi)
+{
+    size_t i;
+
+    if (w->len == w->cap) {
+        w->cap = w->cap ? w->cap * 2 : 16;
+        w->idx = xrealloc(w->idx, w->cap * sizeof(*w->idx));
+    }
+    i = w->len++;
+    w->idx[i] = hi;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        size_t t;
+        if (hw_key(w, p) <= hw_key(w, i))
+            break;
+        t = w->idx[p];
+        w->idx[p] = w->idx[i];
+        w->idx[i] = t;
+        i = p;
+    }
+}
+
+/* Takes the smallest frontier entry (the walk must not be empty) and adds
+ * its children; returns its index in the heap. */
+static size_t hw_pop(struct hwalk *w)
+{
+    size_t top = w->idx[0], i = 0;
+
+    w->idx[0] = w->idx[--w->len];
+    for (;;) {
+        size_t c = 2 * i + 1, t;
+        if (c >= w->len)
+            break;
+        if (c + 1 < w->len && hw_key(w, c + 1) < hw_key(w, c))
+            c++;
+        if (hw_key(w, i) <= hw_key(w, c))
+            break;
+        t = w->idx[c];
+        w->idx[c] = w->idx[i];
+        w->idx[i] = t;
+        i = c;
+    }
+    if (2 * top + 1 < w->h->len)
+        hw_push(w, 2 * top + 1);
+    if (2 * top + 2 < w->h->len)
+        hw_push(w, 2 * top + 2);
+    return top;
+}
+
+/* Whether an entry with aux x is past its deadline (never delivered again). */
+static bool is_due(const struct queue *q, const struct qaux *x, struct tick *t)
+{
+    return q->ext && x->deadline != NO_DEADLINE && x->deadline <= tick_now(t);
+}
+
+size_t queue_peek(const struct queue *q, size_t offset, size_t count, queue_peek_fn *fn, void *arg)
+{
+    struct tick t = {0, false};
+    struct hwalk w = {NULL, NULL, 0, 0};
+    size_t given = 0;
+    bool stop = false;
+
+    if (q->deleted)
+        return 0;
+    for (int lv = (int)q->nlevels - 1; lv >= 0 && !stop && given < count; lv--) {
+        const struct level *l = &q->levels[lv];
+        const struct ring *r = &l->ring;
+        size_t k = 0;
+
+        if (level_empty(l))
+            continue;
+        w.h = &l->heap;
+        w.len = 0;
+        if (l->heap.len)
+            hw_push(&w, 0);
+        while (!stop && given < count) {
+            const struct qent *e;
+            const struct qaux *x;
+            size_t pos = 0;
+
+            /* Tombstones (expired or removed in place) are not messages. */
+            while (k < r->len && !r->e[(r->head + k) & (r->cap - 1)].m)
+                k++;
+            if (k < r->len)
+                pos = (r->head + k) & (r->cap - 1);
+            if (w.len && (k == r->len || hw_key(&w, 0) < r->e[pos].key)) {
+                size_t hi = hw_pop(&w);
+                e = &l->heap.e[hi];
+                x = heap_aux(&l->heap, hi);
+            } else if (k < r->len) {
+                e = &r->e[pos];
+                x = r->x ? &r->x[pos] : &AUX_NONE;
+                k++;
+            } else {
+                break;
+            }
+            if (is_due(q, x, &t))
+                continue;
+            if (offset) {
+                offset--;
+                continue;
+            }
+            given++;
+            stop = !fn(arg, e->m, ent_seq(*e), ent_redelivered(*e));
+        }
+    }
+    free(w.idx);
+    return given;
+}
+
+/* Takes the entry at logical index k out of ring r (k > 0: not the head),
+ * leaving a tombstone that the head skips when it gets there; tombstones at
+ * the tail are dropped at once. */
+static struct qent ring_take(struct queue *q, struct ring *r, size_t k, struct qaux *x)
+{
+    size_t mask = r->cap - 1, pos = (r->head + k) & mask;
+    struct qent e = r->e[pos];
+
+    if (r->x) {
+        *x = r->x[pos];
+        if (x->xi)
+            xh_remove(q, x->xi - 1);
+        x->xi = 0;
+    } else {
+        *x = AUX_NONE;
+    }
+    r->e[pos].m = NULL;
+    /* The head is live and k > 0, so this stops before the head. */
+    while (r->len && !r->e[(r->head + r->len - 1) & mask].m)
+        r->len--;
+    ring_settle(q, r);
+    return e;
+}
+
+/* Finds seq in level l: *in_heap and *at (heap index or ring logical index).
+ * Ring entries (tombstones too) are in sequence order: binary search. */
+static bool level_find(const struct level *l, uint64_t seq, bool *in_heap, size_t *at)
+{
+    const struct ring *r = &l->ring;
+    size_t lo = 0, hi = r->len;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint64_t s = ent_seq(r->e[(r->head + mid) & (r->cap - 1)]);
+        if (s == seq) {
+            if (!r->e[(r->head + mid) & (r->cap - 1)].m)
+                break;
+            *in_heap = false;
+            *at = mid;
+            return true;
+        }
+        if (s < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = 0; i < l->heap.len; i++)
+        if (ent_seq(l->heap.e[i]) == seq) {
+            *in_heap = true;
+            *at = i;
+            return true;
+        }
+    return false;
+}
+
+struct msg *queue_remove(struct queue *q, uint64_t seq, bool *redelivered)
+{
+    struct tick t = {0, false};
+
+    if (q->deleted || seq == 0 || seq >= q->next_seq)
+        return NULL;
+    for (unsigned lv = 0; lv < q->nlevels; lv++) {
+        struct level *l = &q->levels[lv];
+        const struct qaux *cur;
+        struct qent e;
+        struct qaux x;
+        bool in_heap;
+        size_t at;
+
+        if (level_empty(l) || !level_find(l, seq, &in_heap, &at))
+            continue;
+        cur = in_heap
+                  ? heap_aux(&l->heap, at)
+                  : (l->ring.x ? &l->ring.x[(l->ring.head + at) & (l->ring.cap - 1)] : &AUX_NONE);
+        /* Due: it belongs to the expiry timer, which dead-letters it. */
+        if (is_due(q, cur, &t))
+            return NULL;
+        if (in_heap)
+            e = heap_remove(q, &l->heap, at, &x);
+        else if (at == 0)
+            e = ring_pop(q, &l->ring, &x);
+        else
+            e = ring_take(q, &l->ring, at, &x);
+        if (level_empty(l))
+            mark_level(q, lv, false);
+        count_out(q, e.m);
+        reschedule(q);
+        if (redelivered)
+            *redelivered = ent_redelivered(e);
+        return e.m;
+    }
+    return NULL;
+}
+
+bool queue_would_accept(const struct queue *q, const struct msg *m)
+{
+    if (q->deleted)
+        return false;
+    return q->overflow == QUEUE__OVERFLOW_DROP_HEAD || !would_overflow(q, m);
 }
 
 /* ---- dead letters and counters ---- */

@@ -205,6 +205,48 @@ uint32_t queue_delivery_count(const struct queue *q, uint64_t seq);
 /** Drops every ready message (not dead-lettered, as RabbitMQ); returns how many. */
 size_t queue_purge(struct queue *q);
 
+/* ---- inspection (management: peek and replay) ---- */
+
+/**
+ * Called by queue_peek for one ready message. m is borrowed for the call (take
+ * a reference with msg_ref to keep it); seq is its sequence number in q, the
+ * stable id queue_remove takes, and redelivered its flag. Must not change any
+ * queue (no publish, get, remove or requeue). Returns true to go on, false to
+ * stop the walk.
+ */
+typedef bool queue_peek_fn(void *arg, struct msg *m, uint64_t seq, bool redelivered);
+/**
+ * Walks the ready messages of q in the order consumers would receive them
+ * (highest priority level first; within a level by sequence number, so a
+ * requeued message shows at its original place), skips the first offset and
+ * passes at most count (SIZE_MAX: all) to fn, stopping early when fn returns
+ * false. Changes nothing: no message moves, none is marked redelivered, the
+ * x-expires lease is not renewed, nothing is expired. Messages already past
+ * their deadline (the expiry timer dead-letters them, they are never
+ * delivered) are skipped and not counted. Returns how many fn received.
+ * Cost: O(offset + count) for fresh messages; requeued ones cost a log factor
+ * and a scratch array (freed before returning) as long as the walk. Never
+ * calls the dead-letter or idle sinks.
+ */
+size_t queue_peek(const struct queue *q, size_t offset, size_t count, queue_peek_fn *fn, void *arg);
+/**
+ * Takes the ready message seq (from queue_peek, deliver() or queue_get) out of
+ * q wherever it is, and returns it: the caller owns the reference. The rest
+ * keep their order. The message is not dead-lettered, not counted as
+ * delivered, and the x-expires lease is not renewed. NULL when q has no ready
+ * message seq (unknown, delivered and unacked, already removed, past its
+ * deadline, or q deleted). *redelivered (may be NULL) gets its flag. Does not
+ * dispatch and never calls back. Cost: O(log n) per priority level for a
+ * fresh message plus O(r) over the level's requeued messages.
+ */
+struct msg *queue_remove(struct queue *q, uint64_t seq, bool *redelivered);
+/**
+ * Whether queue_publish(q, m) would accept m now: false when q is deleted or
+ * its x-overflow is reject-publish / reject-publish-dlx and m would take it
+ * past x-max-length or x-max-length-bytes. m is borrowed. Changes nothing.
+ */
+bool queue_would_accept(const struct queue *q, const struct msg *m);
+
 /* ---- consumers ---- */
 /**
  * Adds a consumer. no_ack deliveries are settled at once (not counted as
