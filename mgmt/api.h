@@ -24,10 +24,26 @@ struct vhost *mgmt__vhost_arg(struct mgmt_req *r, size_t i);
 int mgmt__put_user(struct auth *a, const char *name, enum auth_hash_alg alg, const char *hash,
                    const char *const *tags, size_t ntags, char *err, size_t errlen);
 
+struct proto_err;
+struct ops_ctx;
+/** Maps an AMQP error to RabbitMQ's status: 403 -> 401, 404 -> 404, else 400 with the text. */
+void mgmt__reply_proto_err(struct mgmt_req *r, const struct proto_err *e);
+/** The ops context of an HTTP request: its user's permissions in vhost v (borrowed). */
+void mgmt__ops_ctx(struct mgmt_req *r, struct vhost *v, struct ops_ctx *o);
+/** A JSON string of v (borrowed) in base64. Never NULL. */
+json_t *mgmt__b64_new(struct view v);
+/** RabbitMQ's message "properties" object for raw content-header properties (borrowed). */
+json_t *mgmt__props_new(struct view raw);
+/**
+ * Sets "payload" and "payload_encoding" of item for body (borrowed): a string
+ * when body is UTF-8 and base64 is false (RabbitMQ's "auto"), else base64.
+ */
+void mgmt__payload_set(json_t *item, struct view body, bool base64);
+
 mgmt_handler mgmt__h_connections, mgmt__h_connection, mgmt__h_channels, mgmt__h_channel,
     mgmt__h_consumers, mgmt__h_exchanges, mgmt__h_exchange, mgmt__h_exchange_bindings,
     mgmt__h_exchange_publish, mgmt__h_queues, mgmt__h_queue, mgmt__h_queue_bindings,
     mgmt__h_queue_contents, mgmt__h_queue_get, mgmt__h_bindings, mgmt__h_bindings_between,
-    mgmt__h_binding;
+    mgmt__h_binding, mgmt__h_queue_messages, mgmt__h_queue_replay;
 
 #endif

@@ -27,7 +27,7 @@
 #include "mgmt/mgmt_int.h"
 #include "queue/queue.h"
 
-static void reply_proto_err(struct mgmt_req *r, const struct proto_err *e)
+void mgmt__reply_proto_err(struct mgmt_req *r, const struct proto_err *e)
 {
     if (e->code == SPEC_ACCESS_REFUSED)
         mgmt_reply_not_authorised(r, "Access refused.");
@@ -37,7 +37,7 @@ static void reply_proto_err(struct mgmt_req *r, const struct proto_err *e)
         mgmt_reply_bad_request(r, e->text);
 }
 
-static void ops_ctx_of(struct mgmt_req *r, struct vhost *v, struct ops_ctx *o)
+void mgmt__ops_ctx(struct mgmt_req *r, struct vhost *v, struct ops_ctx *o)
 {
     o->auth = r->ctx->auth;
     o->user = r->user;
@@ -317,10 +317,10 @@ static void put_exchange(struct mgmt_req *r, struct vhost *v, struct view name)
     flags = (body_bool(body, "durable", true) ? EXCH_F_DURABLE : 0) |
             (body_bool(body, "auto_delete", false) ? EXCH_F_AUTO_DELETE : 0) |
             (body_bool(body, "internal", false) ? EXCH_F_INTERNAL : 0);
-    ops_ctx_of(r, v, &o);
+    mgmt__ops_ctx(r, v, &o);
     if (ops_exchange_declare(&o, name, view_str(type ? type : "direct"), flags,
                              (struct view){args.p, args.len}, &created, &e) < 0)
-        reply_proto_err(r, &e);
+        mgmt__reply_proto_err(r, &e);
     else
         mgmt_reply(r, created ? 201 : 204, NULL);
 out:
@@ -345,11 +345,11 @@ void mgmt__h_exchange(struct mgmt_req *r)
     }
     x = vhost_exch(v, name);
     if (r->method == MGMT_DELETE) {
-        ops_ctx_of(r, v, &o);
+        mgmt__ops_ctx(r, v, &o);
         if (!x)
             mgmt_reply_not_found(r);
         else if (ops_exchange_delete(&o, name, mgmt_query_true(r, "if-unused"), &existed, &e) < 0)
-            reply_proto_err(r, &e);
+            mgmt__reply_proto_err(r, &e);
         else
             mgmt_reply(r, 204, NULL);
         return;
@@ -534,7 +534,7 @@ static int b64_decode(const char *in, size_t n, struct buf *out)
     return 0;
 }
 
-static json_t *b64_encode_new(struct view v)
+json_t *mgmt__b64_new(struct view v)
 {
     static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t n = (v.n + 2) / 3 * 4;
@@ -575,10 +575,10 @@ void mgmt__h_exchange_publish(struct mgmt_req *r)
         return;
     if (!require_keys(r, body, keys, ARRAY_LEN(keys)))
         goto out;
-    ops_ctx_of(r, v, &o);
+    mgmt__ops_ctx(r, v, &o);
     if (!(x = ops_exchange(&o, name, &e)) ||
         ops_check_access(&o, AUTH_WRITE, "exchange", name, &e) < 0) {
-        reply_proto_err(r, &e);
+        mgmt__reply_proto_err(r, &e);
         goto out;
     }
     if (!json_is_string(json_object_get(body, "routing_key")) ||
@@ -626,7 +626,7 @@ out:
     json_decref(body);
 }
 
-static json_t *props_new(struct view raw)
+json_t *mgmt__props_new(struct view raw)
 {
     static const struct {
         const char *key;
@@ -669,12 +669,17 @@ static json_t *props_new(struct view raw)
 }
 
 /* RabbitMQ's "auto" encoding: the payload as a string when it is UTF-8. */
-static bool is_utf8(struct view v)
+void mgmt__payload_set(json_t *item, struct view body, bool base64)
 {
-    json_t *j = json_stringn((const char *)v.p, v.n);
-    bool ok = j != NULL;
-    json_decref(j);
-    return ok;
+    json_t *j = base64 ? NULL : json_stringn((const char *)body.p, body.n);
+
+    if (j) {
+        json_object_set_new(item, "payload", j);
+        json_object_set_new(item, "payload_encoding", json_string("string"));
+    } else {
+        json_object_set_new(item, "payload", mgmt__b64_new(body));
+        json_object_set_new(item, "payload_encoding", json_string("base64"));
+    }
 }
 
 void mgmt__h_queue_get(struct mgmt_req *r)
@@ -698,10 +703,10 @@ void mgmt__h_queue_get(struct mgmt_req *r)
         return;
     if (!require_keys(r, body, keys, ARRAY_LEN(keys)))
         goto out_body;
-    ops_ctx_of(r, v, &o);
+    mgmt__ops_ctx(r, v, &o);
     if (!(q = ops_queue(&o, mgmt_arg(r, 1), &e)) || queue_check_access(q, 0, &e) < 0 ||
         ops_check_access(&o, AUTH_READ, "queue", mgmt_arg(r, 1), &e) < 0) {
-        reply_proto_err(r, &e);
+        mgmt__reply_proto_err(r, &e);
         goto out_body;
     }
     ackmode = json_string_value(json_object_get(body, "ackmode"));
@@ -744,14 +749,8 @@ void mgmt__h_queue_get(struct mgmt_req *r)
         json_object_set_new(item, "exchange", json_table_string_new(msg_exchange(m)));
         json_object_set_new(item, "routing_key", json_table_string_new(msg_routing_key(m)));
         json_object_set_new(item, "message_count", json_integer((json_int_t)queue_ready_count(q)));
-        json_object_set_new(item, "properties", props_new(msg_props(m)));
-        if (!base64 && is_utf8(body_v)) {
-            json_object_set_new(item, "payload", json_stringn((const char *)body_v.p, body_v.n));
-            json_object_set_new(item, "payload_encoding", json_string("string"));
-        } else {
-            json_object_set_new(item, "payload", b64_encode_new(body_v));
-            json_object_set_new(item, "payload_encoding", json_string("base64"));
-        }
+        json_object_set_new(item, "properties", mgmt__props_new(msg_props(m)));
+        mgmt__payload_set(item, body_v, base64);
         json_array_append_new(out, item);
         held[nheld].m = m;
         held[nheld++].seq = seq;
@@ -792,20 +791,223 @@ static void add_queue(struct queue *q, void *arg)
     w->q[w->n++] = q;
 }
 
+/* Sort keys the list orders queue pointers by directly; any other key is
+ * read from each queue's JSON for that one field (QS_JSON). */
+enum qsort_key {
+    QS_VHOST, /* the default: vhost, then name */
+    QS_NAME,
+    QS_MESSAGES,
+    QS_READY,
+    QS_UNACKED,
+    QS_CONSUMERS,
+    QS_BYTES,
+    QS_JSON,
+};
+
+struct qsort_item {
+    struct queue *q;
+    json_t *obj;       /* QS_JSON: {"<top-level key>": value} (owned) */
+    const json_t *key; /* QS_JSON: the sort value in obj, NULL when missing */
+};
+
+/* qsort has no context argument; everything runs on the loop thread. */
+static enum qsort_key qs_key;
+
+static uint64_t qs_num(const struct queue *q)
+{
+    switch (qs_key) {
+    case QS_MESSAGES:
+        return queue_ready_count(q) + queue_unacked_count(q);
+    case QS_READY:
+        return queue_ready_count(q);
+    case QS_UNACKED:
+        return queue_unacked_count(q);
+    case QS_CONSUMERS:
+        return queue_consumer_count(q);
+    case QS_BYTES:
+        return queue_ready_bytes(q);
+    case QS_VHOST:
+    case QS_NAME:
+    case QS_JSON:
+        break;
+    }
+    return 0;
+}
+
+/* By the key, then vhost and name, so equal keys keep the default order. */
 static int cmp_queue(const void *a, const void *b)
 {
-    const struct queue *x = *(struct queue *const *)a, *y = *(struct queue *const *)b;
-    int c = strcmp(queue_vhost(x), queue_vhost(y));
+    const struct qsort_item *ia = a, *ib = b;
+    const struct queue *x = ia->q, *y = ib->q;
+    int c;
+
+    if (qs_key == QS_NAME) {
+        c = strcmp(queue_name(x), queue_name(y));
+        return c ? c : strcmp(queue_vhost(x), queue_vhost(y));
+    }
+    if (qs_key == QS_JSON) {
+        if ((c = mgmt_json_cmp(ia->key, ib->key)) != 0)
+            return c;
+    } else if (qs_key != QS_VHOST) {
+        uint64_t nx = qs_num(x), ny = qs_num(y);
+        if (nx != ny)
+            return nx < ny ? -1 : 1;
+    }
+    c = strcmp(queue_vhost(x), queue_vhost(y));
     return c ? c : strcmp(queue_name(x), queue_name(y));
 }
 
-/* Queues are sorted as pointers (cheap) before their JSON is built, so the
- * list code need not sort 10,000 JSON objects by key lookups. */
+/* The sort key for l (numeric keys a disable_stats object lacks sort as
+ * missing, i.e. through QS_JSON). */
+static enum qsort_key sort_key(const struct mgmt_list *l, bool full)
+{
+    static const struct {
+        const char *name;
+        enum qsort_key key;
+        bool full_only;
+    } keys[] = {
+        {"vhost", QS_VHOST, false},
+        {"name", QS_NAME, false},
+        {"messages", QS_MESSAGES, false},
+        {"messages_ready", QS_READY, false},
+        {"messages_unacknowledged", QS_UNACKED, false},
+        {"consumers", QS_CONSUMERS, true},
+        {"message_bytes", QS_BYTES, true},
+        {"message_bytes_ready", QS_BYTES, true},
+        {"memory", QS_BYTES, true}, /* a constant plus the bytes: the same order */
+    };
+
+    if (!l->has_sort)
+        return QS_VHOST;
+    for (size_t i = 0; i < ARRAY_LEN(keys); i++)
+        if (strcmp(l->sort, keys[i].name) == 0 && (full || !keys[i].full_only))
+            return keys[i].key;
+    return QS_JSON;
+}
+
+/* QS_JSON: reads each queue's value at the (dotted) sort key from the JSON
+ * of its top-level field only. */
+static void load_json_keys(const struct mgmt_req *r, const char *sort, struct qsort_item *it,
+                           size_t n, bool full)
+{
+    char top[256];
+    struct buf b = {0};
+
+    snprintf(top, sizeof(top), "%.*s", (int)strcspn(sort, "."), sort);
+    for (size_t i = 0; i < n; i++) {
+        b.len = 0;
+        mgmt_queue_write(&b, r->ctx, it[i].q, full, top);
+        it[i].obj = json_loadb((const char *)b.p, b.len, JSON_ALLOW_NUL, NULL);
+        it[i].key = it[i].obj ? mgmt_json_path(it[i].obj, sort) : NULL;
+    }
+    buf_free(&b);
+}
+
+/* The top-level keys of dotted columns ("a.b,c" -> "a,c"), or NULL when no
+ * column is dotted. Owned by the caller. */
+static char *column_tops(const struct mgmt_list *l)
+{
+    struct buf b = {0};
+
+    if (!l->has_columns || !strchr(l->columns, '.'))
+        return NULL;
+    for (const char *c = l->columns; *c;) {
+        size_t n = strcspn(c, ","), top = strcspn(c, ".,");
+        if (b.len)
+            buf_append(&b, ",", 1);
+        buf_append(&b, c, top);
+        c += n + (c[n] == ',');
+    }
+    buf_append(&b, "", 1);
+    return (char *)b.p;
+}
+
+/* One item of the page: written directly, or, with dotted columns (tops
+ * not NULL), as the fields they start from, cut by mgmt_columns. */
+static void write_queue_item(struct buf *b, const struct mgmt_req *r, const struct mgmt_list *l,
+                             const char *tops, struct queue *q, bool full)
+{
+    size_t start = b->len;
+    json_t *o;
+
+    mgmt_queue_write(b, r->ctx, q, full, tops ? tops : l->has_columns ? l->columns : NULL);
+    if (!tops)
+        return;
+    o = json_loadb((const char *)b->p + start, b->len - start, JSON_ALLOW_NUL, NULL);
+    b->len = start;
+    if (o)
+        mgmt_columns(o, l->columns);
+    mgmt_jw_json(b, o ? o : json_object());
+    json_decref(o);
+}
+
+/* mgmt_reply_list for queues, without building 10,000 jansson objects:
+ * filter and sort pointers, then write only the requested page as text. */
+static void reply_queue_list(struct mgmt_req *r, const struct mgmt_list *l, struct queue **qs,
+                             size_t n, bool full)
+{
+    struct qsort_item *it = xcalloc(n ? n : 1, sizeof(*it));
+    char *tops = column_tops(l);
+    struct buf b = {0};
+    size_t kept = 0, from, to;
+
+    for (size_t i = 0; i < n; i++)
+        if (mgmt_list_name_matches(l, queue_name(qs[i])))
+            it[kept++].q = qs[i];
+    qs_key = sort_key(l, full);
+    if (qs_key == QS_JSON)
+        load_json_keys(r, l->sort, it, kept, full);
+    if (kept > 1)
+        qsort(it, kept, sizeof(*it), cmp_queue);
+    if (l->reverse)
+        for (size_t i = 0; i < kept / 2; i++) {
+            struct qsort_item t = it[i];
+            it[i] = it[kept - 1 - i];
+            it[kept - 1 - i] = t;
+        }
+    mgmt_list_page(l, kept, &from, &to);
+    if (l->paged) {
+        mgmt_jw_raw(&b, "{\"filtered_count\":");
+        mgmt_jw_int(&b, (long long)kept);
+        mgmt_jw_raw(&b, ",\"item_count\":");
+        mgmt_jw_int(&b, (long long)(to - from));
+        mgmt_jw_raw(&b, ",\"items\":");
+    }
+    buf_append(&b, "[", 1);
+    for (size_t i = from; i < to; i++) {
+        if (i > from)
+            buf_append(&b, ",", 1);
+        write_queue_item(&b, r, l, tops, it[i].q, full);
+    }
+    buf_append(&b, "]", 1);
+    if (l->paged) {
+        size_t pages = (kept + (size_t)l->page_size - 1) / (size_t)l->page_size;
+        mgmt_jw_raw(&b, ",\"page\":");
+        mgmt_jw_int(&b, l->page);
+        mgmt_jw_raw(&b, ",\"page_count\":");
+        mgmt_jw_int(&b, (long long)(pages ? pages : 1));
+        mgmt_jw_raw(&b, ",\"page_size\":");
+        mgmt_jw_int(&b, l->page_size);
+        mgmt_jw_raw(&b, ",\"total_count\":");
+        mgmt_jw_int(&b, (long long)n);
+        buf_append(&b, "}", 1);
+    }
+    for (size_t i = 0; i < kept; i++)
+        json_decref(it[i].obj);
+    free(it);
+    free(tops);
+    mgmt_reply(r, 200, NULL);
+    r->text = (char *)b.p;
+    r->text_len = b.len;
+}
+
+/* Queues are gathered as pointers and the list is written as text; the
+ * parameters are mgmt_reply_list's. */
 void mgmt__h_queues(struct mgmt_req *r)
 {
     struct queue_walk w = {NULL, 0, 0};
     bool full = !mgmt_query_true(r, "disable_stats");
-    json_t *arr;
+    struct mgmt_list l;
 
     if (r->match.id == MGMT_R_QUEUES_VHOST) {
         struct vhost *v = mgmt__vhost_arg(r, 0);
@@ -819,13 +1021,11 @@ void mgmt__h_queues(struct mgmt_req *r)
                 vhost_for_each_queue(v, add_queue, &w);
         }
     }
-    qsort(w.q, w.n, sizeof(*w.q), cmp_queue);
-    arr = json_array();
-    for (size_t i = 0; i < w.n; i++)
-        json_array_append_new(arr, mgmt_queue_new(r->ctx, w.q[i], full));
+    if (mgmt_list_begin(r, &l)) {
+        reply_queue_list(r, &l, w.q, w.n, full);
+        mgmt_list_end(&l);
+    }
     free(w.q);
-    r->presorted = true;
-    mgmt_reply_list(r, arr);
 }
 
 static void put_queue(struct mgmt_req *r, struct vhost *v, struct view name)
@@ -844,12 +1044,12 @@ static void put_queue(struct mgmt_req *r, struct vhost *v, struct view name)
     /* Exclusive queues need a connection to own them; HTTP declares none. */
     flags = (body_bool(body, "durable", true) ? QUEUE_F_DURABLE : 0) |
             (body_bool(body, "auto_delete", false) ? QUEUE_F_AUTO_DELETE : 0);
-    ops_ctx_of(r, v, &o);
+    mgmt__ops_ctx(r, v, &o);
     if (!name.n)
         mgmt_reply_bad_request(r, "queue name must not be empty");
     else if (ops_queue_name_check(name, &e) < 0 ||
              !ops_queue_declare(&o, name, flags, (struct view){args.p, args.len}, &created, &e))
-        reply_proto_err(r, &e);
+        mgmt__reply_proto_err(r, &e);
     else
         mgmt_reply(r, created ? 201 : 204, NULL);
 out:
@@ -876,10 +1076,10 @@ void mgmt__h_queue(struct mgmt_req *r)
         return;
     }
     if (r->method == MGMT_DELETE) {
-        ops_ctx_of(r, v, &o);
+        mgmt__ops_ctx(r, v, &o);
         if (ops_queue_delete(&o, q, mgmt_query_true(r, "if-unused"), mgmt_query_true(r, "if-empty"),
                              NULL, &e) < 0)
-            reply_proto_err(r, &e);
+            mgmt__reply_proto_err(r, &e);
         else
             mgmt_reply(r, 204, NULL);
         return;
@@ -916,9 +1116,9 @@ void mgmt__h_queue_contents(struct mgmt_req *r)
         mgmt_reply_not_found(r);
         return;
     }
-    ops_ctx_of(r, v, &o);
+    mgmt__ops_ctx(r, v, &o);
     if (ops_queue_purge(&o, q, NULL, &e) < 0)
-        reply_proto_err(r, &e);
+        mgmt__reply_proto_err(r, &e);
     else
         mgmt_reply(r, 204, NULL);
 }
@@ -993,7 +1193,7 @@ void mgmt__h_bindings_between(struct mgmt_req *r)
             mgmt_reply_bad_request(r, "routing_key must be a string of at most 255 bytes");
         goto out_body;
     }
-    ops_ctx_of(r, v, &o);
+    mgmt__ops_ctx(r, v, &o);
     {
         struct view k = key ? jview(key) : (struct view){(const uint8_t *)"", 0};
         struct view a = {args.p, args.len};
@@ -1005,7 +1205,7 @@ void mgmt__h_bindings_between(struct mgmt_req *r)
         else
             rc = ops_exchange_bind(&o, view_str(d), view_str(s), k, a, true, &e);
         if (rc < 0) {
-            reply_proto_err(r, &e);
+            mgmt__reply_proto_err(r, &e);
         } else {
             char props[600];
             mgmt_props_key(k, a, props, sizeof(props));
@@ -1073,7 +1273,7 @@ void mgmt__h_binding(struct mgmt_req *r)
     } else if (r->method == MGMT_DELETE) {
         struct view k = {f.key.p, f.key.len}, a = {f.args.p, f.args.len};
         int rc;
-        ops_ctx_of(r, v, &o);
+        mgmt__ops_ctx(r, v, &o);
         if (!exch_name(src)[0])
             rc = ops_default_exchange_refused(&e);
         else if (dq)
@@ -1082,7 +1282,7 @@ void mgmt__h_binding(struct mgmt_req *r)
             rc = ops_exchange_bind(&o, view_str(exch_name(dx)), view_str(exch_name(src)), k, a,
                                    false, &e);
         if (rc < 0)
-            reply_proto_err(r, &e);
+            mgmt__reply_proto_err(r, &e);
         else
             mgmt_reply(r, 204, NULL);
     } else {

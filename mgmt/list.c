@@ -4,7 +4,6 @@
  * filter_and_paginate): sort, sort_reverse, columns, and page / page_size /
  * name / use_regex pagination.
  */
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +14,7 @@
 #define PAGE_SIZE_DEFAULT 100
 #define PAGE_SIZE_MAX 500
 
-/* Looks up a dotted key ("message_stats.publish"). */
-static json_t *get_path(json_t *o, const char *path)
+json_t *mgmt_json_path(json_t *o, const char *path)
 {
     char part[256];
 
@@ -50,7 +48,7 @@ static int rank(const json_t *v)
     return 2;
 }
 
-static int cmp_values(const json_t *a, const json_t *b)
+int mgmt_json_cmp(const json_t *a, const json_t *b)
 {
     int ra = rank(a), rb = rank(b);
 
@@ -70,7 +68,7 @@ static int cmp_items(const void *pa, const void *pb)
     json_t *a = *(json_t *const *)pa, *b = *(json_t *const *)pb;
 
     for (size_t i = 0; i < n_sort_keys; i++) {
-        int c = cmp_values(get_path(a, sort_keys[i]), get_path(b, sort_keys[i]));
+        int c = mgmt_json_cmp(mgmt_json_path(a, sort_keys[i]), mgmt_json_path(b, sort_keys[i]));
         if (c)
             return c;
     }
@@ -136,71 +134,104 @@ static bool contains_ci(const char *hay, const char *needle)
     return n == 0;
 }
 
-void mgmt_reply_list(struct mgmt_req *r, json_t *arr)
+bool mgmt_list_begin(struct mgmt_req *r, struct mgmt_list *l)
 {
-    static const char *const default_keys[] = {"vhost", "name"};
-    char sort[256], columns[2048], page_s[32], size_s[32], name[512], regex_s[16];
-    bool paged = mgmt_query(r, "page", page_s, sizeof(page_s));
-    bool has_size = mgmt_query(r, "page_size", size_s, sizeof(size_s));
-    const char *one_key[1];
-    size_t n = json_array_size(arr), kept = 0;
-    json_t **items = xcalloc(n ? n : 1, sizeof(*items));
-    long page = 1, page_size = PAGE_SIZE_DEFAULT;
-    regex_t re;
-    bool use_re = false, has_name;
-    json_t *out;
+    char page_s[32], size_s[32], regex_s[16];
+    bool has_size;
 
-    if (paged) {
-        bool ok = parse_uint(page_s, &page) && page >= 1;
+    memset(l, 0, sizeof(*l));
+    l->page = 1;
+    l->page_size = PAGE_SIZE_DEFAULT;
+    l->paged = mgmt_query(r, "page", page_s, sizeof(page_s));
+    has_size = mgmt_query(r, "page_size", size_s, sizeof(size_s));
+    if (l->paged) {
+        bool ok = parse_uint(page_s, &l->page) && l->page >= 1;
         char reason[200];
         if (has_size)
-            ok = ok && parse_uint(size_s, &page_size) && page_size >= 1 &&
-                 page_size <= PAGE_SIZE_MAX;
+            ok = ok && parse_uint(size_s, &l->page_size) && l->page_size >= 1 &&
+                 l->page_size <= PAGE_SIZE_MAX;
         if (!ok) {
             snprintf(reason, sizeof(reason),
                      "Invalid pagination parameters: page number %s, page size %s", page_s,
                      has_size ? size_s : "undefined");
             mgmt_reply_error(r, 400, "invalid_pagination_parameters", reason);
-            free(items);
-            json_decref(arr);
-            return;
+            return false;
         }
     }
-    has_name = paged && mgmt_query(r, "name", name, sizeof(name)) && name[0];
-    if (has_name && mgmt_query(r, "use_regex", regex_s, sizeof(regex_s)) &&
+    l->has_name = l->paged && mgmt_query(r, "name", l->name, sizeof(l->name)) && l->name[0];
+    if (l->has_name && mgmt_query(r, "use_regex", regex_s, sizeof(regex_s)) &&
         strcmp(regex_s, "true") == 0) {
-        if (regcomp(&re, name, REG_EXTENDED | REG_NOSUB) != 0) {
+        if (regcomp(&l->re, l->name, REG_EXTENDED | REG_NOSUB) != 0) {
             mgmt_reply_bad_request(r, "invalid regular expression in name");
-            free(items);
-            json_decref(arr);
-            return;
+            return false;
         }
-        use_re = true;
+        l->use_re = true;
     }
+    l->has_sort = mgmt_query(r, "sort", l->sort, sizeof(l->sort)) && l->sort[0];
+    l->reverse = mgmt_query_true(r, "sort_reverse");
+    l->has_columns = mgmt_query(r, "columns", l->columns, sizeof(l->columns)) && l->columns[0];
+    return true;
+}
 
+void mgmt_list_end(struct mgmt_list *l)
+{
+    if (l->use_re)
+        regfree(&l->re);
+    l->use_re = false;
+}
+
+bool mgmt_list_name_matches(const struct mgmt_list *l, const char *name)
+{
+    if (!l->has_name)
+        return true;
+    if (!name)
+        return false;
+    return l->use_re ? regexec(&l->re, name, 0, NULL, 0) == 0 : contains_ci(name, l->name);
+}
+
+void mgmt_list_page(const struct mgmt_list *l, size_t kept, size_t *from, size_t *to)
+{
+    *from = l->paged ? (size_t)(l->page - 1) * (size_t)l->page_size : 0;
+    *to = l->paged ? *from + (size_t)l->page_size : kept;
+    if (*to > kept)
+        *to = kept;
+    if (*from > *to)
+        *from = *to;
+}
+
+void mgmt_reply_list(struct mgmt_req *r, json_t *arr)
+{
+    static const char *const default_keys[] = {"vhost", "name"};
+    const char *one_key[1];
+    size_t n = json_array_size(arr), kept = 0, from, to;
+    json_t **items;
+    struct mgmt_list l;
+    json_t *out;
+
+    if (!mgmt_list_begin(r, &l)) {
+        json_decref(arr);
+        return;
+    }
+    items = xcalloc(n ? n : 1, sizeof(*items));
     for (size_t i = 0; i < n; i++) {
         json_t *it = json_array_get(arr, i);
-        if (has_name) {
-            const char *nm = json_string_value(json_object_get(it, "name"));
-            if (!nm || (use_re ? regexec(&re, nm, 0, NULL, 0) != 0 : !contains_ci(nm, name)))
-                continue;
-        }
+        if (l.has_name &&
+            !mgmt_list_name_matches(&l, json_string_value(json_object_get(it, "name"))))
+            continue;
         items[kept++] = it;
     }
-    if (use_re)
-        regfree(&re);
 
-    if (mgmt_query(r, "sort", sort, sizeof(sort)) && sort[0]) {
-        one_key[0] = sort;
+    if (l.has_sort) {
+        one_key[0] = l.sort;
         sort_keys = one_key;
         n_sort_keys = 1;
         qsort(items, kept, sizeof(*items), cmp_items);
-    } else if (!r->presorted) {
+    } else {
         sort_keys = default_keys;
         n_sort_keys = ARRAY_LEN(default_keys);
         qsort(items, kept, sizeof(*items), cmp_items);
     }
-    if (mgmt_query_true(r, "sort_reverse"))
+    if (l.reverse)
         for (size_t i = 0; i < kept / 2; i++) {
             json_t *t = items[i];
             items[i] = items[kept - 1 - i];
@@ -208,25 +239,20 @@ void mgmt_reply_list(struct mgmt_req *r, json_t *arr)
         }
 
     out = json_array();
-    {
-        size_t from = paged ? (size_t)(page - 1) * (size_t)page_size : 0;
-        size_t to = paged ? from + (size_t)page_size : kept;
-        bool cols = mgmt_query(r, "columns", columns, sizeof(columns)) && columns[0];
-        if (to > kept)
-            to = kept;
-        for (size_t i = from; i < to; i++) {
-            if (cols)
-                mgmt_columns(items[i], columns);
-            json_array_append(out, items[i]);
-        }
+    mgmt_list_page(&l, kept, &from, &to);
+    for (size_t i = from; i < to; i++) {
+        if (l.has_columns)
+            mgmt_columns(items[i], l.columns);
+        json_array_append(out, items[i]);
     }
-    if (paged) {
-        size_t pages = (kept + (size_t)page_size - 1) / (size_t)page_size;
+    if (l.paged) {
+        size_t pages = (kept + (size_t)l.page_size - 1) / (size_t)l.page_size;
         out = json_pack("{s:I, s:I, s:o, s:I, s:I, s:I, s:I}", "filtered_count", (json_int_t)kept,
                         "item_count", (json_int_t)json_array_size(out), "items", out, "page",
-                        (json_int_t)page, "page_count", (json_int_t)(pages ? pages : 1),
-                        "page_size", (json_int_t)page_size, "total_count", (json_int_t)n);
+                        (json_int_t)l.page, "page_count", (json_int_t)(pages ? pages : 1),
+                        "page_size", (json_int_t)l.page_size, "total_count", (json_int_t)n);
     }
+    mgmt_list_end(&l);
     free(items);
     json_decref(arr);
     mgmt_reply(r, 200, out);

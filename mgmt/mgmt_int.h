@@ -12,6 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <regex.h>
+
+#include "broker/buf.h"
 #include "broker/util.h"
 #include "mgmt/router.h"
 
@@ -44,7 +47,6 @@ struct mgmt_req {
     const char *body;  /* request body (not NUL-terminated); may be NULL */
     size_t body_len;
     const struct auth_user *user; /* NULL on the Prometheus listener */
-    bool presorted;               /* the list is already in the default (vhost, name) order */
 
     /* reply */
     unsigned status;
@@ -97,8 +99,48 @@ json_t *mgmt_body_object(struct mgmt_req *r);
  * filtered_count, item_count, total_count}. Takes arr.
  */
 void mgmt_reply_list(struct mgmt_req *r, json_t *arr);
+/** The value at a dotted key ("message_stats.publish") of o (borrowed), or NULL. */
+json_t *mgmt_json_path(json_t *o, const char *path);
+/**
+ * Compares two values (either may be NULL: missing) the way the list sort
+ * does, in Erlang term order: missing < numbers < atoms (null, booleans) <
+ * strings; numbers by value, strings by bytes.
+ */
+int mgmt_json_cmp(const json_t *a, const json_t *b);
 /** Keeps only the columns (comma-separated dotted keys) of obj, in place. */
 void mgmt_columns(json_t *obj, const char *columns);
+
+/** The list parameters of a request, parsed once (see mgmt_reply_list). */
+struct mgmt_list {
+    bool paged;
+    long page, page_size;
+    bool has_name, use_re; /* name filtering applies only to paged lists (RabbitMQ) */
+    regex_t re;
+    char name[512];
+    bool has_sort, reverse;
+    char sort[256];
+    bool has_columns;
+    char columns[2048];
+};
+/**
+ * Parses r's list parameters into *l. Returns false after replying 400 (bad
+ * pagination, bad regex); then *l needs no mgmt_list_end.
+ */
+bool mgmt_list_begin(struct mgmt_req *r, struct mgmt_list *l);
+void mgmt_list_end(struct mgmt_list *l);
+/** Whether an item named name passes the name / use_regex filter. */
+bool mgmt_list_name_matches(const struct mgmt_list *l, const char *name);
+/** Which of kept filtered items [*from, *to) the requested page holds. */
+void mgmt_list_page(const struct mgmt_list *l, size_t kept, size_t *from, size_t *to);
+
+/* ---- JSON written directly (mgmt/jsonw.c), as json_dumps(JSON_COMPACT) would ---- */
+void mgmt_jw_raw(struct buf *b, const char *s);
+/** A JSON string of any bytes: escapes as jansson, invalid UTF-8 as U+FFFD. */
+void mgmt_jw_str(struct buf *b, struct view s);
+void mgmt_jw_int(struct buf *b, long long v);
+void mgmt_jw_real(struct buf *b, double d);
+/** Any JSON value (borrowed), through json_dumps. */
+void mgmt_jw_json(struct buf *b, const json_t *j);
 
 /* ---- rates (mgmt/rates.c) ---- */
 /** Samples every SAMPLE interval; owned by the ctx. */
@@ -123,6 +165,15 @@ json_t *mgmt_details_new(double rate);
 struct queue_dl_counts;
 /** {"rejected","expired","maxlen","delivery_limit","dropped_no_dlx","received"} counts. */
 json_t *mgmt_dead_letter_stats_new(const struct queue_dl_counts *c);
+/**
+ * Writes queue q as its management JSON object to b: the 12 basic fields, and
+ * with full the counters, rates and dead_letter_stats. columns (may be NULL:
+ * every field) is a comma-separated list of top-level keys, written in that
+ * order as mgmt_columns would keep them; unknown keys are skipped.
+ */
+void mgmt_queue_write(struct buf *b, const struct mgmt_ctx *ctx, struct queue *q, bool full,
+                      const char *columns);
+/** The same object as a new jansson value. */
 json_t *mgmt_queue_new(const struct mgmt_ctx *ctx, struct queue *q, bool full);
 json_t *mgmt_exchange_new(const struct exch *x, const char *vhost);
 /** Every binding of vhost v as a JSON array (the default exchange's implicit ones first). */

@@ -5,6 +5,14 @@
  * aggregated values as RabbitMQ's default does; /metrics/per-object adds the
  * per-queue series labelled {vhost, queue}. Global counters carry RabbitMQ's
  * protocol="amqp091" label.
+ *
+ * Dead-letter counters are ours (RabbitMQ counts dead letters globally
+ * only): rabbitmq_queue_messages_dead_lettered_total{reason},
+ * rabbitmq_queue_messages_dead_letter_dropped_total and
+ * rabbitmq_queue_messages_dead_letter_received_total, labelled {vhost, queue}
+ * on /metrics/per-object and summed over every queue ever created on
+ * /metrics. They match dead_letter_stats in the queue JSON (dropped =
+ * dropped_no_dlx).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -104,6 +112,15 @@ static void sum_conn(struct conn *c, void *arg)
     t->chans += conn_channel_count(c);
 }
 
+static void queue_labels(struct buf *b, const char *name, const struct queue *q)
+{
+    outf(b, "%s{vhost=\"", name);
+    label_value(b, queue_vhost(q));
+    buf_append(b, "\",queue=\"", 9);
+    label_value(b, queue_name(q));
+    buf_append(b, "\"", 1);
+}
+
 /* One per-queue family: "name{vhost,queue} value" for every queue. */
 struct qseries {
     struct buf *b;
@@ -131,11 +148,84 @@ static void emit_queue(struct queue *q, void *arg)
 {
     struct qseries *s = arg;
 
-    outf(s->b, "%s{vhost=\"", s->name);
-    label_value(s->b, queue_vhost(q));
-    buf_append(s->b, "\",queue=\"", 9);
-    label_value(s->b, queue_name(q));
-    outf(s->b, "\"} %llu\n", (unsigned long long)qfield(q, s->field));
+    queue_labels(s->b, s->name, q);
+    outf(s->b, "} %llu\n", (unsigned long long)qfield(q, s->field));
+}
+
+/* ---- dead-letter counters (ours: RabbitMQ has global ones only) ---- */
+
+#define DL_LETTERED "rabbitmq_queue_messages_dead_lettered_total"
+#define DL_DROPPED "rabbitmq_queue_messages_dead_letter_dropped_total"
+#define DL_RECEIVED "rabbitmq_queue_messages_dead_letter_received_total"
+
+/* Which counter of a queue's struct queue_dl_counts a series shows. */
+enum dl_series { DLS_LETTERED, DLS_DROPPED, DLS_RECEIVED };
+
+struct dl_walk {
+    struct buf *b;
+    enum dl_series which;
+};
+
+static uint64_t dl_dropped(const struct queue_dl_counts *c)
+{
+    uint64_t n = c->dl_dropped;
+
+    for (int i = 0; i < QUEUE_DL_NREASONS; i++)
+        n += c->discarded[i];
+    return n;
+}
+
+static void emit_queue_dl(struct queue *q, void *arg)
+{
+    struct dl_walk *w = arg;
+    struct queue_dl_counts c;
+
+    queue_dl_counts(q, &c);
+    if (w->which == DLS_LETTERED) {
+        for (int i = 0; i < QUEUE_DL_NREASONS; i++) {
+            queue_labels(w->b, DL_LETTERED, q);
+            outf(w->b, ",reason=\"%s\"} %llu\n", queue_dl_reason_name((enum queue_dl_reason)i),
+                 (unsigned long long)c.dead_lettered[i]);
+        }
+        return;
+    }
+    queue_labels(w->b, w->which == DLS_DROPPED ? DL_DROPPED : DL_RECEIVED, q);
+    outf(w->b, "} %llu\n",
+         (unsigned long long)(w->which == DLS_DROPPED ? dl_dropped(&c) : c.dl_received));
+}
+
+/* Per queue with per_object; otherwise totals over every queue ever created
+ * (a counter must not go down when a queue is deleted). */
+static void dead_letter_families(struct buf *b, bool per_object)
+{
+    static const struct {
+        const char *name, *help;
+    } fams[] = {
+        {DL_LETTERED, "Messages dead-lettered out of a queue to its dead-letter exchange, by "
+                      "reason (rejected, expired, maxlen, delivery_limit)"},
+        {DL_DROPPED, "Messages a queue dead-lettered that were dropped: the queue has no "
+                     "dead-letter exchange, or it does not exist"},
+        {DL_RECEIVED, "Dead-lettered messages routed into a queue (as a dead-letter queue)"},
+    };
+    struct queue_dl_counts t;
+
+    queue_dl_totals(&t);
+    for (int f = 0; f < (int)ARRAY_LEN(fams); f++) {
+        head(b, fams[f].name, "counter", fams[f].help);
+        if (per_object) {
+            struct dl_walk w = {b, (enum dl_series)f};
+            for (size_t v = 0; v < vhost_count(); v++)
+                vhost_for_each_queue(vhost_at(v), emit_queue_dl, &w);
+        } else if (f == DLS_LETTERED) {
+            for (int i = 0; i < QUEUE_DL_NREASONS; i++)
+                outf(b, "%s{reason=\"%s\"} %llu\n", DL_LETTERED,
+                     queue_dl_reason_name((enum queue_dl_reason)i),
+                     (unsigned long long)t.dead_lettered[i]);
+        } else {
+            outf(b, "%s %llu\n", fams[f].name,
+                 (unsigned long long)(f == DLS_DROPPED ? dl_dropped(&t) : t.dl_received));
+        }
+    }
 }
 
 char *mgmt_prom_render(const struct mgmt_ctx *ctx, bool per_object, size_t *len)
@@ -253,6 +343,7 @@ char *mgmt_prom_render(const struct mgmt_ctx *ctx, bool per_object, size_t *len)
             outf(&b, "%s %llu\n", qfams[i].name, (unsigned long long)tot);
         }
     }
+    dead_letter_families(&b, per_object);
     *len = b.len;
     buf_append(&b, "", 1);
     return (char *)b.p;

@@ -54,6 +54,9 @@ static const struct route routes[] = {
     {G, "/api/queues/{vhost}/{queue}/bindings", MGMT_R_QUEUE_BINDINGS},
     {MGMT_DELETE, "/api/queues/{vhost}/{queue}/contents", MGMT_R_QUEUE_CONTENTS},
     {MGMT_POST, "/api/queues/{vhost}/{queue}/get", MGMT_R_QUEUE_GET},
+    /* Not RabbitMQ's: non-destructive peek and dead-letter replay (issue 6). */
+    {G, "/api/queues/{vhost}/{queue}/messages", MGMT_R_QUEUE_MESSAGES},
+    {MGMT_POST, "/api/queues/{vhost}/{queue}/replay", MGMT_R_QUEUE_REPLAY},
     {G, "/api/bindings", MGMT_R_BINDINGS},
     {G, "/api/bindings/{vhost}", MGMT_R_BINDINGS_VHOST},
     {G | MGMT_POST, "/api/bindings/{vhost}/e/{source}/q/{destination}", MGMT_R_BINDINGS_EQ},

@@ -63,6 +63,8 @@ enum mgmt_route {
     MGMT_R_QUEUE_BINDINGS,
     MGMT_R_QUEUE_CONTENTS,
     MGMT_R_QUEUE_GET,
+    MGMT_R_QUEUE_MESSAGES, /* peek (ours) */
+    MGMT_R_QUEUE_REPLAY,   /* dead-letter replay (ours) */
     MGMT_R_BINDINGS,
     MGMT_R_BINDINGS_VHOST,
     MGMT_R_BINDINGS_EQ, /* /api/bindings/{vhost}/e/{source}/q/{destination} */
