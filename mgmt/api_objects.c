@@ -775,22 +775,6 @@ out_body:
 
 /* ---- queues ---- */
 
-struct queue_walk {
-    struct queue **q;
-    size_t n, cap;
-};
-
-static void add_queue(struct queue *q, void *arg)
-{
-    struct queue_walk *w = arg;
-
-    if (w->n == w->cap) {
-        w->cap = w->cap ? w->cap * 2 : 256;
-        w->q = xrealloc(w->q, w->cap * sizeof(*w->q));
-    }
-    w->q[w->n++] = q;
-}
-
 /* Sort keys the list orders queue pointers by directly; any other key is
  * read from each queue's JSON for that one field (QS_JSON). */
 enum qsort_key {
@@ -806,9 +790,34 @@ enum qsort_key {
 
 struct qsort_item {
     struct queue *q;
+    const char *vhost; /* the registry's name: one pointer per vhost */
+    const char *name;
     json_t *obj;       /* QS_JSON: {"<top-level key>": value} (owned) */
     const json_t *key; /* QS_JSON: the sort value in obj, NULL when missing */
 };
+
+struct queue_walk {
+    struct qsort_item *it;
+    size_t n, cap;
+    const char *vhost;
+};
+
+static void add_queue(struct queue *q, void *arg)
+{
+    struct queue_walk *w = arg;
+
+    if (w->n == w->cap) {
+        w->cap = w->cap ? w->cap * 2 : 256;
+        w->it = xrealloc(w->it, w->cap * sizeof(*w->it));
+    }
+    w->it[w->n++] = (struct qsort_item){q, w->vhost, queue_name(q), NULL, NULL};
+}
+
+static int cmp_vhost_name(const struct qsort_item *a, const struct qsort_item *b)
+{
+    int c = a->vhost == b->vhost ? 0 : strcmp(a->vhost, b->vhost);
+    return c ? c : strcmp(a->name, b->name);
+}
 
 /* qsort has no context argument; everything runs on the loop thread. */
 static enum qsort_key qs_key;
@@ -838,23 +847,21 @@ static uint64_t qs_num(const struct queue *q)
 static int cmp_queue(const void *a, const void *b)
 {
     const struct qsort_item *ia = a, *ib = b;
-    const struct queue *x = ia->q, *y = ib->q;
     int c;
 
     if (qs_key == QS_NAME) {
-        c = strcmp(queue_name(x), queue_name(y));
-        return c ? c : strcmp(queue_vhost(x), queue_vhost(y));
+        c = strcmp(ia->name, ib->name);
+        return c ? c : strcmp(ia->vhost, ib->vhost);
     }
     if (qs_key == QS_JSON) {
         if ((c = mgmt_json_cmp(ia->key, ib->key)) != 0)
             return c;
     } else if (qs_key != QS_VHOST) {
-        uint64_t nx = qs_num(x), ny = qs_num(y);
+        uint64_t nx = qs_num(ia->q), ny = qs_num(ib->q);
         if (nx != ny)
             return nx < ny ? -1 : 1;
     }
-    c = strcmp(queue_vhost(x), queue_vhost(y));
-    return c ? c : strcmp(queue_name(x), queue_name(y));
+    return cmp_vhost_name(ia, ib);
 }
 
 /* The sort key for l (numeric keys a disable_stats object lacks sort as
@@ -943,17 +950,16 @@ static void write_queue_item(struct buf *b, const struct mgmt_req *r, const stru
 
 /* mgmt_reply_list for queues, without building 10,000 jansson objects:
  * filter and sort pointers, then write only the requested page as text. */
-static void reply_queue_list(struct mgmt_req *r, const struct mgmt_list *l, struct queue **qs,
+static void reply_queue_list(struct mgmt_req *r, const struct mgmt_list *l, struct qsort_item *it,
                              size_t n, bool full)
 {
-    struct qsort_item *it = xcalloc(n ? n : 1, sizeof(*it));
     char *tops = column_tops(l);
     struct buf b = {0};
     size_t kept = 0, from, to;
 
     for (size_t i = 0; i < n; i++)
-        if (mgmt_list_name_matches(l, queue_name(qs[i])))
-            it[kept++].q = qs[i];
+        if (mgmt_list_name_matches(l, it[i].name))
+            it[kept++] = it[i];
     qs_key = sort_key(l, full);
     if (qs_key == QS_JSON)
         load_json_keys(r, l->sort, it, kept, full);
@@ -994,18 +1000,18 @@ static void reply_queue_list(struct mgmt_req *r, const struct mgmt_list *l, stru
     }
     for (size_t i = 0; i < kept; i++)
         json_decref(it[i].obj);
-    free(it);
     free(tops);
     mgmt_reply(r, 200, NULL);
     r->text = (char *)b.p;
     r->text_len = b.len;
 }
 
-/* Queues are gathered as pointers and the list is written as text; the
- * parameters are mgmt_reply_list's. */
+/* Queues are gathered as pointers (with their vhost's registry name, so
+ * comparing vhosts is mostly a pointer comparison) and the list is written
+ * as text; the parameters are mgmt_reply_list's. */
 void mgmt__h_queues(struct mgmt_req *r)
 {
-    struct queue_walk w = {NULL, 0, 0};
+    struct queue_walk w = {NULL, 0, 0, NULL};
     bool full = !mgmt_query_true(r, "disable_stats");
     struct mgmt_list l;
 
@@ -1013,19 +1019,21 @@ void mgmt__h_queues(struct mgmt_req *r)
         struct vhost *v = mgmt__vhost_arg(r, 0);
         if (!v)
             return;
+        w.vhost = vhost_name(v);
         vhost_for_each_queue(v, add_queue, &w);
     } else {
         for (size_t i = 0; i < vhost_count(); i++) {
             struct vhost *v = vhost_at(i);
-            if (mgmt__vhost_visible(r, vhost_name(v)))
+            w.vhost = vhost_name(v);
+            if (mgmt__vhost_visible(r, w.vhost))
                 vhost_for_each_queue(v, add_queue, &w);
         }
     }
     if (mgmt_list_begin(r, &l)) {
-        reply_queue_list(r, &l, w.q, w.n, full);
+        reply_queue_list(r, &l, w.it, w.n, full);
         mgmt_list_end(&l);
     }
-    free(w.q);
+    free(w.it);
 }
 
 static void put_queue(struct mgmt_req *r, struct vhost *v, struct view name)

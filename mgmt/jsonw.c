@@ -6,6 +6,7 @@
  * writes for the same values: no spaces, the same escapes, reals with 17
  * significant digits and a ".0" when they would read as integers.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,7 @@
 
 void mgmt_jw_raw(struct buf *b, const char *s)
 {
-    buf_append(b, s, strlen(s));
+    mgmt_jw_put(b, s, strlen(s));
 }
 
 /* Length of the valid UTF-8 sequence at p (n bytes left), or 0: RFC 3629,
@@ -52,7 +53,7 @@ void mgmt_jw_str(struct buf *b, struct view s)
     static const char hex[] = "0123456789ABCDEF";
     size_t run = 0; /* start of the bytes not yet copied */
 
-    buf_append(b, "\"", 1);
+    mgmt_jw_put(b, "\"", 1);
     for (size_t i = 0; i < s.n;) {
         uint8_t c = s.p[i];
         size_t len;
@@ -67,7 +68,7 @@ void mgmt_jw_str(struct buf *b, struct view s)
             i += len;
             continue;
         }
-        buf_append(b, s.p + run, i - run);
+        mgmt_jw_put(b, s.p + run, i - run);
         if (c == '"' || c == '\\') {
             esc[elen++] = '\\';
             esc[elen++] = (char)c;
@@ -92,25 +93,38 @@ void mgmt_jw_str(struct buf *b, struct view s)
             memcpy(esc, "\xEF\xBF\xBD", 3);
             elen = 3;
         }
-        buf_append(b, esc, elen);
+        mgmt_jw_put(b, esc, elen);
         run = ++i;
     }
-    buf_append(b, s.p + run, s.n - run);
-    buf_append(b, "\"", 1);
+    mgmt_jw_put(b, s.p + run, s.n - run);
+    mgmt_jw_put(b, "\"", 1);
 }
 
 void mgmt_jw_int(struct buf *b, long long v)
 {
-    char s[24];
-    int n = snprintf(s, sizeof(s), "%lld", v);
+    char s[24], *p = s + sizeof(s);
+    /* Negate as unsigned: -LLONG_MIN does not fit a long long. */
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
 
-    buf_append(b, s, (size_t)n);
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    mgmt_jw_put(b, p, (size_t)(s + sizeof(s) - p));
 }
 
 void mgmt_jw_real(struct buf *b, double d)
 {
     char s[40], *e;
-    size_t n = (size_t)snprintf(s, sizeof(s), "%.17g", d);
+    size_t n;
+
+    if (d == 0.0 && !signbit(d)) { /* most rates */
+        mgmt_jw_put(b, "0.0", 3);
+        return;
+    }
+    n = (size_t)snprintf(s, sizeof(s), "%.17g", d);
 
     /* jansson's jsonp_dtostr: no '+' and no leading zeros in the exponent
      * ("1e+05" -> "1e5", "1e-07" -> "1e-7"), and ".0" on a real that would
@@ -126,9 +140,9 @@ void mgmt_jw_real(struct buf *b, double d)
         memmove(to, from, strlen(from) + 1);
         n = strlen(s);
     }
-    buf_append(b, s, n);
+    mgmt_jw_put(b, s, n);
     if (strspn(s, "0123456789-") == n)
-        buf_append(b, ".0", 2);
+        mgmt_jw_put(b, ".0", 2);
 }
 
 void mgmt_jw_json(struct buf *b, const json_t *j)

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <regex.h>
 
@@ -134,6 +135,14 @@ bool mgmt_list_name_matches(const struct mgmt_list *l, const char *name);
 void mgmt_list_page(const struct mgmt_list *l, size_t kept, size_t *from, size_t *to);
 
 /* ---- JSON written directly (mgmt/jsonw.c), as json_dumps(JSON_COMPACT) would ---- */
+/** buf_append for the many small pieces of a list: the copy inlined. */
+static inline void mgmt_jw_put(struct buf *b, const void *p, size_t n)
+{
+    if (b->cap - b->len < n || !b->p)
+        buf_reserve(b, n);
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+}
 void mgmt_jw_raw(struct buf *b, const char *s);
 /** A JSON string of any bytes: escapes as jansson, invalid UTF-8 as U+FFFD. */
 void mgmt_jw_str(struct buf *b, struct view s);

@@ -104,45 +104,54 @@ enum qfield {
     QF_COUNT
 };
 
-static const char *const qfield_names[QF_COUNT] = {
-    "name",
-    "vhost",
-    "type",
-    "node",
-    "state",
-    "arguments",
-    "durable",
-    "auto_delete",
-    "exclusive",
-    "messages",
-    "messages_ready",
-    "messages_unacknowledged",
-    "messages_details",
-    "messages_ready_details",
-    "messages_unacknowledged_details",
-    "messages_ram",
-    "messages_ready_ram",
-    "messages_unacknowledged_ram",
-    "messages_persistent",
-    "messages_paged_out",
-    "message_bytes",
-    "message_bytes_ready",
-    "message_bytes_unacknowledged",
-    "message_bytes_ram",
-    "message_bytes_persistent",
-    "message_bytes_paged_out",
-    "consumers",
-    "consumer_utilisation",
-    "consumer_capacity",
-    "memory",
-    "exclusive_consumer_tag",
-    "single_active_consumer_tag",
-    "head_message_timestamp",
-    "policy",
-    "operator_policy",
-    "effective_policy_definition",
-    "dead_letter_stats",
+/* Each field as written before its value: the key, quoted, and a colon. */
+#define KEY(k)                                                                                     \
+    {                                                                                              \
+        "\"" k "\":", sizeof(k) + 2                                                                \
+    }
+static const struct {
+    const char *lit;
+    size_t len;
+} qfield_keys[QF_COUNT] = {
+    KEY("name"),
+    KEY("vhost"),
+    KEY("type"),
+    KEY("node"),
+    KEY("state"),
+    KEY("arguments"),
+    KEY("durable"),
+    KEY("auto_delete"),
+    KEY("exclusive"),
+    KEY("messages"),
+    KEY("messages_ready"),
+    KEY("messages_unacknowledged"),
+    KEY("messages_details"),
+    KEY("messages_ready_details"),
+    KEY("messages_unacknowledged_details"),
+    KEY("messages_ram"),
+    KEY("messages_ready_ram"),
+    KEY("messages_unacknowledged_ram"),
+    KEY("messages_persistent"),
+    KEY("messages_paged_out"),
+    KEY("message_bytes"),
+    KEY("message_bytes_ready"),
+    KEY("message_bytes_unacknowledged"),
+    KEY("message_bytes_ram"),
+    KEY("message_bytes_persistent"),
+    KEY("message_bytes_paged_out"),
+    KEY("consumers"),
+    KEY("consumer_utilisation"),
+    KEY("consumer_capacity"),
+    KEY("memory"),
+    KEY("exclusive_consumer_tag"),
+    KEY("single_active_consumer_tag"),
+    KEY("head_message_timestamp"),
+    KEY("policy"),
+    KEY("operator_policy"),
+    KEY("effective_policy_definition"),
+    KEY("dead_letter_stats"),
 };
+#undef KEY
 
 /* What the fields are computed from, read once per queue. */
 struct qview {
@@ -165,7 +174,10 @@ static double qrate(struct qview *v, int i)
 
 static void jw_bool(struct buf *b, bool v)
 {
-    mgmt_jw_raw(b, v ? "true" : "false");
+    if (v)
+        mgmt_jw_put(b, "true", 4);
+    else
+        mgmt_jw_put(b, "false", 5);
 }
 
 static void jw_u64(struct buf *b, uint64_t v)
@@ -175,9 +187,9 @@ static void jw_u64(struct buf *b, uint64_t v)
 
 static void jw_details(struct buf *b, double rate)
 {
-    mgmt_jw_raw(b, "{\"rate\":");
+    mgmt_jw_put(b, "{\"rate\":", 8);
     mgmt_jw_real(b, rate);
-    mgmt_jw_raw(b, "}");
+    mgmt_jw_put(b, "}", 1);
 }
 
 static void write_dead_letter_stats(struct buf *b, const struct queue *q)
@@ -187,19 +199,19 @@ static void write_dead_letter_stats(struct buf *b, const struct queue *q)
 
     queue_dl_counts(q, &c);
     dropped = c.dl_dropped;
-    buf_append(b, "{", 1);
+    mgmt_jw_put(b, "{", 1);
     for (int i = 0; i < QUEUE_DL_NREASONS; i++) {
         mgmt_jw_str(b, view_str(queue_dl_reason_name((enum queue_dl_reason)i)));
-        buf_append(b, ":", 1);
+        mgmt_jw_put(b, ":", 1);
         jw_u64(b, c.dead_lettered[i]);
-        buf_append(b, ",", 1);
+        mgmt_jw_put(b, ",", 1);
         dropped += c.discarded[i];
     }
     mgmt_jw_raw(b, "\"dropped_no_dlx\":");
     jw_u64(b, dropped);
     mgmt_jw_raw(b, ",\"received\":");
     jw_u64(b, c.dl_received);
-    buf_append(b, "}", 1);
+    mgmt_jw_put(b, "}", 1);
 }
 
 static void write_field(struct buf *b, struct qview *v, enum qfield f)
@@ -221,11 +233,11 @@ static void write_field(struct buf *b, struct qview *v, enum qfield f)
         mgmt_jw_str(b, view_str(mgmt_node_name()));
         break;
     case QF_STATE:
-        mgmt_jw_raw(b, "\"running\"");
+        mgmt_jw_put(b, "\"running\"", 9);
         break;
     case QF_ARGUMENTS:
         if (queue_args(v->q).n == 0) {
-            mgmt_jw_raw(b, "{}");
+            mgmt_jw_put(b, "{}", 2);
         } else {
             json_t *a = json_table_new(queue_args(v->q));
             mgmt_jw_json(b, a);
@@ -268,7 +280,7 @@ static void write_field(struct buf *b, struct qview *v, enum qfield f)
     case QF_MESSAGE_BYTES_PAGED_OUT:
     /* The queue module counts ready bytes only; unacked bytes are not tracked yet. */
     case QF_MESSAGE_BYTES_UNACKED:
-        mgmt_jw_raw(b, "0");
+        mgmt_jw_put(b, "0", 1);
         break;
     case QF_MESSAGE_BYTES:
     case QF_MESSAGE_BYTES_READY:
@@ -290,10 +302,10 @@ static void write_field(struct buf *b, struct qview *v, enum qfield f)
     case QF_HEAD_MESSAGE_TIMESTAMP:
     case QF_POLICY:
     case QF_OPERATOR_POLICY:
-        mgmt_jw_raw(b, "null");
+        mgmt_jw_put(b, "null", 4);
         break;
     case QF_EFFECTIVE_POLICY_DEFINITION:
-        mgmt_jw_raw(b, "{}");
+        mgmt_jw_put(b, "{}", 2);
         break;
     case QF_DEAD_LETTER_STATS:
         write_dead_letter_stats(b, v->q);
@@ -306,11 +318,9 @@ static void write_field(struct buf *b, struct qview *v, enum qfield f)
 static void write_member(struct buf *b, struct qview *v, enum qfield f, bool *first)
 {
     if (!*first)
-        buf_append(b, ",", 1);
+        mgmt_jw_put(b, ",", 1);
     *first = false;
-    buf_append(b, "\"", 1);
-    mgmt_jw_raw(b, qfield_names[f]);
-    buf_append(b, "\":", 2);
+    mgmt_jw_put(b, qfield_keys[f].lit, qfield_keys[f].len);
     write_field(b, v, f);
 }
 
@@ -323,7 +333,9 @@ void mgmt_queue_write(struct buf *b, const struct mgmt_ctx *ctx, struct queue *q
     enum qfield end = full ? QF_COUNT : QF_BASIC_END;
     bool first = true;
 
-    buf_append(b, "{", 1);
+    /* Room for a whole object with its names, so the pieces rarely grow b. */
+    buf_reserve(b, 1200 + 6 * (strlen(queue_name(q)) + strlen(queue_vhost(q))));
+    mgmt_jw_put(b, "{", 1);
     if (!columns) {
         for (int f = 0; f < (int)end; f++)
             write_member(b, &v, (enum qfield)f, &first);
@@ -333,8 +345,8 @@ void mgmt_queue_write(struct buf *b, const struct mgmt_ctx *ctx, struct queue *q
         for (const char *c = columns; *c;) {
             size_t n = strcspn(c, ",");
             for (int f = 0; f < (int)end; f++)
-                if (!done[f] && strlen(qfield_names[f]) == n &&
-                    memcmp(qfield_names[f], c, n) == 0) {
+                if (!done[f] && qfield_keys[f].len == n + 3 &&
+                    memcmp(qfield_keys[f].lit + 1, c, n) == 0) {
                     done[f] = true;
                     write_member(b, &v, (enum qfield)f, &first);
                     break;
@@ -342,7 +354,7 @@ void mgmt_queue_write(struct buf *b, const struct mgmt_ctx *ctx, struct queue *q
             c += n + (c[n] == ',');
         }
     }
-    buf_append(b, "}", 1);
+    mgmt_jw_put(b, "}", 1);
 }
 
 json_t *mgmt_queue_new(const struct mgmt_ctx *ctx, struct queue *q, bool full)
