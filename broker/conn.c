@@ -504,19 +504,23 @@ static void arm_timer(struct conn *c)
 {
     struct ev_loop *ev = loop_ev(c->loop);
     ev_tstamp now = ev_now(ev), next = 0;
+    bool armed = false;
 
-    if (c->state != CONN_OPEN)
+    if (c->state != CONN_OPEN) {
         next = c->deadline;
+        armed = true;
+    }
     if (c->heartbeat && c->state != CONN_CLOSED && c->state >= CONN_AWAIT_OPEN) {
         ev_tstamp hb = c->last_rx + 2.0 * c->heartbeat; /* silent peer deadline */
         ev_tstamp tx = c->last_tx + c->heartbeat / 2.0; /* when we owe a heartbeat */
         if (tx < hb)
             hb = tx;
-        if (!next || hb < next)
+        if (!armed || hb < next)
             next = hb;
+        armed = true;
     }
     ev_timer_stop(ev, &c->timer);
-    if (!next)
+    if (!armed)
         return;
     ev_timer_set(&c->timer, next > now ? next - now : 0.001, 0.);
     ev_timer_start(ev, &c->timer);

@@ -86,7 +86,8 @@ def sanitizer_report(text):
 
 
 # The base config every test broker gets; tests pass overrides on top.
-BASE_CONFIG = {"listeners": {"address": "127.0.0.1", "mgmt_address": "127.0.0.1"},
+BASE_CONFIG = {"listeners": {"address": "127.0.0.1", "mgmt_address": "127.0.0.1",
+                             "prometheus_port": 0},
                "log_level": "info"}
 
 
