@@ -2,8 +2,8 @@
 # Leveret: plain GNU make, one object directory per variant, -MMD dependencies.
 #   make            build ./leveret
 #   make run        install deps, build, start on config.json
-#   make test       install deps, codegen-check, unit + black-box tests (plain and
-#                   ASan+UBSan), fuzz corpus replay and a short libFuzzer smoke run
+#   make test       install deps, codegen-check, unit + black-box tests (gcc, and
+#                   clang with ASan+UBSan), fuzz corpus replay and a libFuzzer smoke run
 #   make SANITIZE=address,undefined check   one variant only
 CC      ?= cc
 PYTHON  ?= /usr/bin/python3
@@ -137,7 +137,7 @@ test: deps
 	$(MAKE) codegen-check
 	$(MAKE) format-check
 	$(MAKE) fuzz-smoke FUZZ_SECONDS=10
-	$(MAKE) SANITIZE=address,undefined check
+	$(MAKE) CC=clang SANITIZE=address,undefined check
 	$(MAKE) check
 
 clean:
