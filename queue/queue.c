@@ -239,6 +239,7 @@ struct queue {
     uint64_t cur_seq;              /* the delivery being handed out */
     uint32_t cur_count;
     struct queue_dl_counts dl;
+    uint32_t store_qid; /* non-zero: the observer hears about this queue's entries */
 };
 
 /* ---- module state ---- */
@@ -250,6 +251,28 @@ static void *dl_sink_arg;
 static queue_idle_fn *idle_sink;
 static void *idle_sink_arg;
 static queue_clock_fn *clock_fn;
+static const struct queue_observer *observer;
+static void *observer_arg;
+
+/* Observer calls (persistence): only for queues with a store qid, so the
+ * transient path pays one branch. */
+static inline void note_enqueued(struct queue *q, struct msg *m, uint64_t seq)
+{
+    if (q->store_qid && observer && observer->enqueued)
+        observer->enqueued(observer_arg, q, m, seq);
+}
+
+static inline void note_delivered(struct queue *q, uint64_t seq)
+{
+    if (q->store_qid && observer && observer->delivered)
+        observer->delivered(observer_arg, q, seq);
+}
+
+static inline void note_settled(struct queue *q, uint64_t seq)
+{
+    if (q->store_qid && observer && observer->settled)
+        observer->settled(observer_arg, q, seq);
+}
 
 uint64_t queue_total_ready_bytes(void)
 {
@@ -661,10 +684,12 @@ static size_t drop_ready(struct queue *q)
             struct qent *e = &l->ring.e[(l->ring.head + k) & (l->ring.cap - 1)];
             if (!e->m)
                 continue;
+            note_settled(q, ent_seq(*e));
             count_out(q, e->m);
             msg_unref(&e->m);
         }
         for (size_t j = 0; j < l->heap.len; j++) {
+            note_settled(q, ent_seq(l->heap.e[j]));
             count_out(q, l->heap.e[j].m);
             msg_unref(&l->heap.e[j].m);
         }
@@ -1051,6 +1076,7 @@ static void expire_indexed(struct queue *q)
     if (level_empty(l))
         mark_level(q, xe.lv, false);
     count_out(q, e.m);
+    note_settled(q, ent_seq(e));
     dead_letter(q, e.m, QUEUE_DL_EXPIRED);
 }
 
@@ -1074,6 +1100,7 @@ static void expire_due(struct queue *q, uint64_t now)
                 struct qent e = level_pop(q, l, &x);
 
                 count_out(q, e.m);
+                note_settled(q, ent_seq(e));
                 dead_letter(q, e.m, QUEUE_DL_EXPIRED);
             }
             if (level_empty(l))
@@ -1089,6 +1116,7 @@ static bool pop_live(struct queue *q, struct tick *t, struct qent *e, struct qau
     while (pop_ready(q, e, x)) {
         if (!q->ext || x->deadline == NO_DEADLINE || x->deadline > tick_now(t))
             return true;
+        note_settled(q, ent_seq(*e));
         dead_letter(q, e->m, QUEUE_DL_EXPIRED);
     }
     return false;
@@ -1119,8 +1147,10 @@ static void drop_over_limit(struct queue *q)
 
     if (q->overflow != QUEUE__OVERFLOW_DROP_HEAD)
         return;
-    while (over_limit(q) && pop_ready(q, &e, &x))
+    while (over_limit(q) && pop_ready(q, &e, &x)) {
+        note_settled(q, ent_seq(e));
         dead_letter(q, e.m, QUEUE_DL_MAXLEN);
+    }
 }
 
 /* ---- the queue ---- */
@@ -1406,6 +1436,9 @@ static void deliver_to(struct queue *q, struct consumer *c, struct qent e, const
         /* A requeue must get the deadline and return count back. */
         if (x->deadline != NO_DEADLINE || x->count)
             ua_put(&q->ua, seq, x->deadline, x->count);
+        note_delivered(q, seq);
+    } else {
+        note_settled(q, seq);
     }
     /* Advance before the callback: every queue field is final when
      * deliver() runs, and whatever it changes in other consumers'
@@ -1597,6 +1630,8 @@ int queue_publish(struct queue *q, struct msg *m, struct proto_err *err)
     if (msg_expiration_ms(m) >= 0)
         make_ext(q);
     seq = q->next_seq++;
+    /* The observer records the entry before anything can deliver or drop it. */
+    note_enqueued(q, m, seq);
     /* Nothing ready: a consumer that can take it gets it at once, whatever
      * its TTL (RabbitMQ attempt_delivery; TTL 0 means "deliver now or
      * expire"). An unacked delivery keeps its deadline for a requeue. */
@@ -1644,6 +1679,9 @@ struct msg *queue_get(struct queue *q, bool ack, uint64_t *seq, bool *redelivere
         q->unacked++;
         if (x.deadline != NO_DEADLINE || x.count)
             ua_put(&q->ua, ent_seq(e), x.deadline, x.count);
+        note_delivered(q, ent_seq(e));
+    } else {
+        note_settled(q, ent_seq(e));
     }
     q->cur_seq = ent_seq(e);
     q->cur_count = x.count;
@@ -1676,6 +1714,7 @@ void queue_ack(struct queue *q, uint64_t seq)
     struct qaux x;
 
     settle_one(q, seq, &x);
+    note_settled(q, seq);
 }
 
 void queue_requeue(struct queue *q, struct msg *m, uint64_t seq)
@@ -1697,6 +1736,7 @@ void queue_requeue(struct queue *q, struct msg *m, uint64_t seq)
         if (x.count < UINT32_MAX)
             x.count++;
         if (q->delivery_limit >= 0 && (int64_t)x.count > q->delivery_limit) {
+            note_settled(q, seq);
             dead_letter(q, m, QUEUE_DL_DELIVERY_LIMIT);
             return;
         }
@@ -1724,6 +1764,7 @@ void queue_reject(struct queue *q, struct msg *m, uint64_t seq)
         msg_unref(&m);
         return;
     }
+    note_settled(q, seq);
     dead_letter(q, m, QUEUE_DL_REJECTED);
 }
 
@@ -2059,4 +2100,61 @@ size_t queue__storage_bytes(const struct queue *q)
     for (unsigned i = 0; i < q->nlevels; i++)
         n += (q->levels[i].ring.cap + q->levels[i].heap.cap) * per;
     return n + q->xh.cap * sizeof(struct xent) + q->ua.cap * sizeof(struct urec);
+}
+
+/* ---- persistence hooks ---- */
+
+void queue_set_observer(const struct queue_observer *ops, void *arg)
+{
+    observer = ops;
+    observer_arg = arg;
+}
+
+void queue_set_store_qid(struct queue *q, uint32_t qid)
+{
+    q->store_qid = qid;
+}
+
+uint32_t queue_store_qid(const struct queue *q)
+{
+    return q->store_qid;
+}
+
+void queue_reserve_seq(struct queue *q, uint64_t max_seq)
+{
+    if (max_seq >= q->next_seq)
+        q->next_seq = max_seq + 1;
+}
+
+void queue_restore(struct queue *q, struct msg *m, uint64_t seq, bool redelivered)
+{
+    struct tick t = {0, false};
+    struct qaux x = AUX_NONE;
+    unsigned lv = level_of(q, m);
+    struct level *l = &q->levels[lv];
+    struct qent e = {msg_ref(m), seq << 1 | (redelivered ? 1u : 0u)};
+    bool in_heap;
+    size_t pos;
+
+    assert(!q->deleted && seq > 0);
+    if (msg_expiration_ms(m) >= 0)
+        make_ext(q);
+    /* The TTL starts again: deadlines are kept on a monotonic clock, which
+     * does not survive the process. */
+    if (q->ext)
+        x.deadline = deadline_of(q, m, tick_now(&t));
+    queue_reserve_seq(q, seq);
+    /* Recovery hands entries over in sequence order, so they belong at the
+     * ring's tail; one out of order goes to the heap, which sorts it in. */
+    in_heap = l->ring.len != 0 &&
+              ent_seq(l->ring.e[(l->ring.head + l->ring.len - 1) & (l->ring.cap - 1)]) > seq;
+    if (in_heap)
+        pos = heap_push(q, &l->heap, e, &x);
+    else
+        pos = ring_push(q, &l->ring, e, &x);
+    if (q->ext && x.deadline != NO_DEADLINE && needs_index(q, m))
+        xh_push(q, (struct xent){x.deadline, pos, lv, in_heap});
+    mark_level(q, lv, true);
+    count_in(q, m);
+    reschedule(q);
 }

@@ -385,4 +385,40 @@ void queue_expiry_run(uint64_t now_ms);
  */
 void queue_touch(struct queue *q);
 
+/* ---- persistence hooks (issue 5) ---- */
+
+/**
+ * What a message store needs to hear about a queue's entries. Called only for
+ * queues with a non-zero store qid (queue_set_store_qid), on the caller's
+ * thread, from inside queue operations: a callback must not call back into
+ * any queue. q and m are borrowed.
+ */
+struct queue_observer {
+    /** m got sequence number seq in q (queue_publish), before any delivery
+     * or drop of it. */
+    void (*enqueued)(void *arg, struct queue *q, struct msg *m, uint64_t seq);
+    /** Entry seq went to a consumer or basic.get that must acknowledge it. */
+    void (*delivered)(void *arg, struct queue *q, uint64_t seq);
+    /** Entry seq left q for good: acked, delivered or fetched without ack,
+     * rejected, dead-lettered, expired, dropped by a length limit, purged, or
+     * dropped with the queue (clear the qid first to skip those). A requeue
+     * is not a settlement. */
+    void (*settled)(void *arg, struct queue *q, uint64_t seq);
+};
+/** Registers the observer (NULL: none). ops and arg are borrowed and must outlive its use. */
+void queue_set_observer(const struct queue_observer *ops, void *arg);
+/** Tags q with the message store's queue id (0: not stored, no observer calls). */
+void queue_set_store_qid(struct queue *q, uint32_t qid);
+uint32_t queue_store_qid(const struct queue *q);
+/** Makes every sequence number handed out from now on greater than max_seq. */
+void queue_reserve_seq(struct queue *q, uint64_t max_seq);
+/**
+ * Recovery: puts m (borrowed; the queue takes its own reference) back as a
+ * ready entry with sequence number seq (> 0, not in the queue) and the
+ * redelivered flag, without calling the observer, consumers or limits. Entries
+ * restored in increasing seq order keep that order. TTL deadlines start
+ * afresh from now. Raises the next sequence number above seq.
+ */
+void queue_restore(struct queue *q, struct msg *m, uint64_t seq, bool redelivered);
+
 #endif
