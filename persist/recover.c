@@ -613,9 +613,10 @@ int store_recover(struct store *s, const struct store_recover_ops *ops, void *ct
             i++;
     }
     if (rc == 0) {
+        /* Known before the callbacks run, so they can act on it. */
+        s->clean = r.last_clean && !stopped;
         resolve(&r);
         emit(&r);
-        s->clean = r.last_clean && !stopped;
         if (r.max_id >= s->next_id)
             s->next_id = r.max_id + 1;
         if (r.max_qid >= s->next_qid)

@@ -142,7 +142,7 @@ int store_recover(struct store *s, const struct store_recover_ops *ops, void *ct
                   struct store_err *err);
 
 /** Whether the previous run ended with store_close (a clean shutdown). Only
- * meaningful after store_recover. After an unclean one, a delivery whose
+ * meaningful from store_recover's first callback on. After an unclean one, a delivery whose
  * marker had not reached the disk comes back without the redelivered flag. */
 bool store_was_clean(const struct store *s);
 
