@@ -147,6 +147,18 @@ static const struct field limit_fields[] = {
     /* Bytes of queued message data before publishers are throttled; 0 means
      * 40% of physical memory, RabbitMQ's default high watermark. */
     UINT(struct config, memory_budget, 0, 1125899906842624LL, 0),
+    /* RabbitMQ's default disk_free_limit: 50 MB. */
+    UINT(struct config, disk_free_limit, 0, 1125899906842624LL, 50000000),
+    {0},
+};
+
+static const char *const sync_names[] = {
+    [CONFIG_SYNC_FSYNC] = "fsync",
+    [CONFIG_SYNC_WRITE] = "write",
+};
+
+static const struct field durability_fields[] = {
+    ENUM(struct config, sync, sync_names, CONFIG_SYNC_FSYNC),
     {0},
 };
 
@@ -180,6 +192,7 @@ static const struct field config_fields[] = {
     STRING(struct config, data_dir, 1, 4096, "./data"),
     ENUM(struct config, log_level, log_level_names, CONFIG_LOG_INFO),
     OBJECT("limits", limit_fields),
+    OBJECT("durability", durability_fields),
     ARRAY(struct config, users, struct config_user, user_fields, check_user, default_users),
     ARRAY(struct config, vhosts, struct config_vhost, vhost_fields, check_vhost, default_vhosts),
     ARRAY(struct config, permissions, struct config_permission, permission_fields, check_permission,

@@ -40,6 +40,12 @@ enum config_log_level {
     CONFIG_LOG_ERROR,
 };
 
+/** durability.sync values. */
+enum config_sync {
+    CONFIG_SYNC_FSYNC, /* confirm after write + fdatasync (default) */
+    CONFIG_SYNC_WRITE, /* confirm after write, before fdatasync (RabbitMQ classic queues) */
+};
+
 /** One entry of "users". */
 struct config_user {
     char *name;                           /* 1..255 bytes */
@@ -85,6 +91,11 @@ struct config {
     uint32_t max_connections;  /* 0 (unlimited)..10000000, default 0 */
     double handshake_timeout;  /* seconds, 1..3600, default 10 */
     uint64_t memory_budget;    /* bytes of queued messages before flow control; 0 = 40% of RAM */
+    uint64_t disk_free_limit;  /* free bytes under data_dir below which publishers are blocked;
+                                  default 50000000 (RabbitMQ's), 0 = no check */
+
+    /* "durability" */
+    enum config_sync sync; /* when a persistent message counts as stored; default fsync */
 
     struct config_user *users;
     size_t n_users;

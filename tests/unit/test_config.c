@@ -144,6 +144,19 @@ static void test_config_defaults_from_empty_object(void **state)
     assert_int_equal(c->max_message_size, 134217728);
     assert_int_equal(c->max_connections, 0);
     assert_true(c->handshake_timeout == 10.0);
+    assert_int_equal(c->disk_free_limit, 50000000);
+    assert_int_equal(c->sync, CONFIG_SYNC_FSYNC);
+    config_destroy(c);
+}
+
+static void test_config_durability_relaxed_sync(void **state)
+{
+    struct config *c = parse_ok("{\"durability\": {\"sync\": \"write\"}, "
+                                "\"limits\": {\"disk_free_limit\": 0}}");
+
+    (void)state;
+    assert_int_equal(c->sync, CONFIG_SYNC_WRITE);
+    assert_int_equal(c->disk_free_limit, 0);
     config_destroy(c);
 }
 
@@ -850,6 +863,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_defaults_from_empty_object),
+        cmocka_unit_test(test_config_durability_relaxed_sync),
         cmocka_unit_test(test_config_defaults_give_guest_on_root_vhost),
         cmocka_unit_test(test_config_default_equals_empty_object),
         cmocka_unit_test(test_config_shipped_file_loads),
