@@ -57,7 +57,21 @@ struct auth {
     size_t n_users;
     char **vhosts;
     size_t n_vhosts;
+    auth_change_fn *changed; /* told after every successful change */
+    void *changed_arg;
 };
+
+static void changed(struct auth *a)
+{
+    if (a->changed)
+        a->changed(a->changed_arg);
+}
+
+void auth_set_change_hook(struct auth *a, auth_change_fn *fn, void *arg)
+{
+    a->changed = fn;
+    a->changed_arg = arg;
+}
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -587,6 +601,7 @@ int auth_add_user(struct auth *a, const char *name, enum auth_hash_alg alg,
             u->tags[u->n_tags++] = xstrdup(tags[i]);
     a->users = xrealloc(a->users, (a->n_users + 1) * sizeof(*a->users));
     a->users[a->n_users++] = u;
+    changed(a);
     return 0;
 }
 
@@ -603,6 +618,7 @@ int auth_delete_user(struct auth *a, struct view name)
     a->n_users--;
     user_retire(u);
     auth_user_unref(&u);
+    changed(a);
     return 0;
 }
 
@@ -636,6 +652,7 @@ int auth_add_vhost(struct auth *a, const char *name, char *err, size_t errlen)
         return fail(err, errlen, "vhost \"%s\" already exists", name);
     a->vhosts = xrealloc(a->vhosts, (a->n_vhosts + 1) * sizeof(*a->vhosts));
     a->vhosts[a->n_vhosts++] = xstrdup(name);
+    changed(a);
     return 0;
 }
 
@@ -653,6 +670,7 @@ int auth_delete_vhost(struct auth *a, struct view name)
     free(a->vhosts[i]);
     memmove(&a->vhosts[i], &a->vhosts[i + 1], (a->n_vhosts - i - 1) * sizeof(*a->vhosts));
     a->n_vhosts--;
+    changed(a);
     return 0;
 }
 
@@ -690,6 +708,7 @@ int auth_set_permissions(struct auth *a, const char *user, const char *vhost, co
         u->perms = xrealloc(u->perms, (u->n_perms + 1) * sizeof(*u->perms));
         u->perms[u->n_perms++] = np;
     }
+    changed(a);
     return 0;
 }
 
@@ -701,6 +720,7 @@ int auth_clear_permissions(struct auth *a, struct view user, struct view vhost)
     if (ui == SIZE_MAX || !(p = user_perm(a->users[ui], vhost)))
         return -1;
     user_drop_perm(a->users[ui], p);
+    changed(a);
     return 0;
 }
 

@@ -112,6 +112,15 @@ struct auth *auth_create(void);
  */
 void auth_destroy(struct auth *a);
 
+/** Called after every successful change of users, vhosts or permissions. */
+typedef void auth_change_fn(void *arg);
+/**
+ * Registers fn (NULL: none) to be told of every change made through this
+ * registry's functions (for saving definitions). arg is borrowed. fn runs
+ * synchronously from inside the changing call and must not change the registry.
+ */
+void auth_set_change_hook(struct auth *a, auth_change_fn *fn, void *arg);
+
 /**
  * Adds the vhosts, users and permissions of a loaded config (borrowed; the
  * registry copies what it keeps). Returns 0, or -1 with a message in err when

@@ -10,6 +10,7 @@
 #include "broker/config.h"
 #include "broker/conn.h"
 #include "broker/deadletter.h"
+#include "broker/durable.h"
 #include "broker/handlers_gen.h"
 #include "broker/loop.h"
 #include "broker/map.h"
@@ -49,6 +50,15 @@ struct unacked {
     struct msg *m;
     struct queue *q;            /* a reference */
     struct chan_consumer *cons; /* NULL for basic.get, or once the consumer is gone */
+};
+
+/* A reply held until the records it vouches for are durable: a publisher
+ * confirm (basic.ack / basic.nack) or a tx.commit-ok. */
+enum held_kind { HELD_ACK, HELD_NACK, HELD_COMMIT };
+struct held {
+    uint64_t seq;    /* publish sequence number (confirms) */
+    uint64_t ticket; /* durable_ticket() to wait for; 0: none */
+    enum held_kind kind;
 };
 
 /* A transaction's buffered work (spec §1.9: applied at tx.commit). */
@@ -94,6 +104,11 @@ struct chan {
     uint64_t pub_seq;    /* sequence number of the last publish */
     uint64_t acked_upto; /* every publish <= this is confirmed, ack not yet sent */
     uint64_t acked_sent; /* ... and <= this was sent */
+    /* Replies waiting for the store, in order (a ring). Confirms are
+     * cumulative, so once one waits every later one waits behind it. */
+    struct held *held;
+    size_t held_head, held_len, held_cap;
+    bool waiting; /* in the list of channels with held replies */
 
     /* transactions */
     struct tx_op *txops;
@@ -111,6 +126,10 @@ struct chan {
 
 /* Reply keys -> channels with a reply consumer (one loop, so module state). */
 static struct map *reply_chans;
+
+/* Channels with held replies (entries are NULLed when a channel goes). */
+static struct chan **waiting;
+static size_t nwaiting, capwaiting;
 
 /* ---- basics ---- */
 
@@ -739,10 +758,139 @@ static void confirm_nack(struct chan *ch, uint64_t seq)
     ch->acked_upto = ch->acked_sent = seq;
 }
 
+static void send_commit_ok(struct chan *ch)
+{
+    struct spec_method m;
+
+    if (ch->state != CHAN_OPEN)
+        return;
+    memset(&m, 0, sizeof(m));
+    m.id = SPEC_TX_COMMIT_OK;
+    chan_send_method(ch, &m);
+}
+
+/* ---- replies held for durability (STYLE.md §2.3) ---- */
+
+static struct held *held_at(struct chan *ch, size_t i)
+{
+    return &ch->held[(ch->held_head + i) & (ch->held_cap - 1)];
+}
+
+static void hold(struct chan *ch, uint64_t seq, uint64_t ticket, enum held_kind kind)
+{
+    if (ch->held_len) {
+        struct held *last = held_at(ch, ch->held_len - 1);
+
+        /* An ack that waits for nothing more than the last held ack joins it
+         * (the ack that releases them is a multiple one): with one ticket per
+         * loop iteration the ring stays short. */
+        if (kind == HELD_ACK && last->kind == HELD_ACK && ticket <= last->ticket) {
+            last->seq = seq;
+            return;
+        }
+        if (ticket < last->ticket)
+            ticket = last->ticket;
+    }
+    if (ch->held_len == ch->held_cap) {
+        size_t cap = ch->held_cap ? ch->held_cap * 2 : 8;
+        struct held *a = xmalloc(cap * sizeof(*a));
+        for (size_t i = 0; i < ch->held_len; i++)
+            a[i] = *held_at(ch, i);
+        free(ch->held);
+        ch->held = a;
+        ch->held_head = 0;
+        ch->held_cap = cap;
+    }
+    *held_at(ch, ch->held_len++) = (struct held){seq, ticket, kind};
+    if (!ch->waiting) {
+        if (nwaiting == capwaiting) {
+            capwaiting = capwaiting ? capwaiting * 2 : 16;
+            waiting = xrealloc(waiting, capwaiting * sizeof(*waiting));
+        }
+        waiting[nwaiting++] = ch;
+        ch->waiting = true;
+    }
+}
+
+/* Sends the held replies whose records are durable, in order. */
+static void release_held(struct chan *ch, uint64_t durable)
+{
+    bool acked = false;
+
+    while (ch->held_len && held_at(ch, 0)->ticket <= durable) {
+        struct held h = *held_at(ch, 0);
+
+        ch->held_head = (ch->held_head + 1) & (ch->held_cap - 1);
+        ch->held_len--;
+        switch (h.kind) {
+        case HELD_ACK:
+            ch->acked_upto = h.seq;
+            acked = true;
+            break;
+        case HELD_NACK:
+            confirm_nack(ch, h.seq);
+            acked = false;
+            break;
+        case HELD_COMMIT:
+            send_commit_ok(ch);
+            break;
+        }
+    }
+    if (acked)
+        chan__flush_confirms(ch);
+}
+
+void chan_release_durable(uint64_t durable)
+{
+    size_t j = 0;
+
+    for (size_t i = 0; i < nwaiting; i++) {
+        struct chan *ch = waiting[i];
+
+        if (!ch)
+            continue;
+        release_held(ch, durable);
+        if (ch->held_len)
+            waiting[j++] = ch;
+        else
+            ch->waiting = false;
+    }
+    nwaiting = j;
+}
+
+static void forget_held(struct chan *ch)
+{
+    if (ch->waiting)
+        for (size_t i = 0; i < nwaiting; i++)
+            if (waiting[i] == ch)
+                waiting[i] = NULL;
+    ch->waiting = false;
+    free(ch->held);
+    ch->held = NULL;
+    ch->held_len = ch->held_cap = ch->held_head = 0;
+}
+
+/* Confirms publish seq: at once when nothing it needs is pending, else once
+ * ticket is durable and every earlier reply has gone. */
+static void confirm(struct chan *ch, uint64_t seq, uint64_t ticket, bool nack)
+{
+    if (!ch->held_len && durable_is_durable(ticket)) {
+        if (nack)
+            confirm_nack(ch, seq);
+        else
+            confirm_ok(ch, seq);
+        return;
+    }
+    if (!nack)
+        stats.confirm++;
+    hold(ch, seq, ticket, nack ? HELD_NACK : HELD_ACK);
+}
+
 /* Routes one complete message; sends basic.return if mandatory and unroutable. */
 static void route_now(struct chan *ch, struct msg *m, struct exch *x, bool mandatory, uint64_t seq)
 {
     struct publish_result r = {0};
+    uint64_t appends = durable_append_count();
 
     if (exch_name(x)[0] == '\0' && deliver_reply(m))
         r.routed = 1;
@@ -766,10 +914,9 @@ static void route_now(struct chan *ch, struct msg *m, struct exch *x, bool manda
     conn__note_publish(ch->conn, r.busiest);
     if (!seq)
         return;
-    if (r.refused)
-        confirm_nack(ch, seq);
-    else
-        confirm_ok(ch, seq);
+    /* Records appended while routing (dead letters included) must be durable
+     * before the confirm goes out. */
+    confirm(ch, seq, durable_append_count() != appends ? durable_ticket() : 0, r.refused != 0);
 }
 
 static void publish_complete(struct chan *ch)
@@ -790,7 +937,7 @@ static void publish_complete(struct chan *ch)
     if (x)
         route_now(ch, m, x, ch->pub_mandatory, seq);
     else if (seq)
-        confirm_ok(ch, seq);
+        confirm(ch, seq, 0, false);
     msg_unref(&m);
 }
 
@@ -837,7 +984,7 @@ static void tx_clear(struct chan *ch)
 
 int chan_tx_commit(struct chan *ch, struct proto_err *err)
 {
-    struct spec_method m;
+    uint64_t appends = durable_append_count(), ticket;
     int rc = 0;
 
     if (!ch->tx)
@@ -855,9 +1002,12 @@ int chan_tx_commit(struct chan *ch, struct proto_err *err)
     tx_clear(ch);
     if (rc < 0)
         return rc;
-    memset(&m, 0, sizeof(m));
-    m.id = SPEC_TX_COMMIT_OK;
-    chan_send_method(ch, &m);
+    /* commit-ok vouches for the transaction's persistent messages. */
+    ticket = durable_append_count() != appends ? durable_ticket() : 0;
+    if (ch->held_len || !durable_is_durable(ticket))
+        hold(ch, 0, ticket, HELD_COMMIT);
+    else
+        send_commit_ok(ch);
     return 0;
 }
 
@@ -919,6 +1069,7 @@ void chan_destroy(struct chan *ch)
     release_all(ch);
     stats.channel_closed++;
     conn__confirms_forget(ch->conn, ch);
+    forget_held(ch);
     free(ch->last_queue);
     free(ch);
 }

@@ -98,6 +98,13 @@ int chan_tx_select(struct chan *ch, struct proto_err *err);
 int chan_tx_commit(struct chan *ch, struct proto_err *err);
 int chan_tx_rollback(struct chan *ch, struct proto_err *err);
 
+/**
+ * The store reports every ticket up to durable as durable: sends the
+ * confirms and tx.commit-oks that waited for them, in order, on every channel.
+ * Called by broker/durable.c on the loop thread.
+ */
+void chan_release_durable(uint64_t durable);
+
 /* ---- called by conn.c ---- */
 /** Sends the coalesced basic.ack for confirms accumulated during this read. */
 void chan__flush_confirms(struct chan *ch);

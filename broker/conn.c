@@ -15,6 +15,7 @@
 #include "broker/buf.h"
 #include "broker/chan.h"
 #include "broker/config.h"
+#include "broker/durable.h"
 #include "broker/handlers_gen.h"
 #include "broker/log.h"
 #include "broker/loop.h"
@@ -63,6 +64,7 @@ struct conn {
     bool cap_cancel_notify; /* ... and server-sent basic.cancel */
     bool held_deliveries;   /* consumers stopped taking because output was full */
     bool blocked_sent;
+    bool published; /* has published: a disk alarm blocks it */
     uint8_t hdr_len;
     uint8_t hdr[8];
     uint16_t channel_max;
@@ -774,6 +776,11 @@ void conn__note_publish(struct conn *c, struct queue *q)
 {
     const struct config *cfg = loop_config(c->loop);
 
+    /* A connection that starts publishing during a disk alarm is blocked
+     * like those that published before it was raised (RabbitMQ). */
+    c->published = true;
+    if (durable_disk_alarm() && !(c->paused & PAUSE_BLOCKED))
+        conn_set_blocked(c, true, "low on disk");
     if (c->paused & PAUSE_FLOW)
         return;
     if (q && !(queue_ready_count(q) > FLOW_QUEUE_HIGH && queue_consumer_count(q) > 0))
@@ -1125,6 +1132,11 @@ uint64_t conn_send_oct(const struct conn *c)
 size_t conn_send_pending(const struct conn *c)
 {
     return outq_pending(&c->out);
+}
+
+bool conn_has_published(const struct conn *c)
+{
+    return c->published;
 }
 
 bool conn_is_blocked(const struct conn *c)

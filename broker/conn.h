@@ -147,6 +147,8 @@ uint64_t conn_send_oct(const struct conn *c);
 size_t conn_send_pending(const struct conn *c);
 /** Input paused by an alarm (connection.blocked) or flow control. */
 bool conn_is_blocked(const struct conn *c);
+/** Whether the connection has published a message (disk alarms block only those). */
+bool conn_has_published(const struct conn *c);
 /** The client-properties table contents from connection.start-ok (empty before login). */
 struct view conn_client_properties(const struct conn *c);
 void conn_for_each_chan(struct conn *c, void (*fn)(struct chan *, void *), void *arg);

@@ -21,6 +21,7 @@
 struct export_walk {
     const char *vhost;
     json_t *queues, *exchanges, *bindings;
+    bool durable_only; /* the definitions file: what survives a restart */
 };
 
 static void export_queue(struct queue *q, void *arg)
@@ -28,7 +29,7 @@ static void export_queue(struct queue *q, void *arg)
     struct export_walk *w = arg;
     unsigned f = queue_flags(q);
 
-    if (f & QUEUE_F_EXCLUSIVE)
+    if ((f & QUEUE_F_EXCLUSIVE) || (w->durable_only && !(f & QUEUE_F_DURABLE)))
         return;
     json_array_append_new(w->queues,
                           json_pack("{s:s, s:s, s:b, s:b, s:o}", "name", queue_name(q), "vhost",
@@ -44,6 +45,11 @@ static void export_binding(void *arg, const struct exch *src, struct queue *dq,
 
     if (dq && (queue_flags(dq) & QUEUE_F_EXCLUSIVE))
         return;
+    /* RabbitMQ keeps a binding when both of its ends are durable. */
+    if (w->durable_only &&
+        (!(exch_flags(src) & EXCH_F_DURABLE) ||
+         (dq ? !(queue_flags(dq) & QUEUE_F_DURABLE) : !(exch_flags(dx) & EXCH_F_DURABLE))))
+        return;
     json_array_append_new(
         w->bindings, json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "source", exch_name(src), "vhost",
                                w->vhost, "destination", dq ? queue_name(dq) : exch_name(dx),
@@ -58,7 +64,7 @@ static void export_exch(struct exch *x, void *arg)
     unsigned f = exch_flags(x);
 
     exch_for_each_binding(x, export_binding, w);
-    if (!n[0] || strncmp(n, "amq.", 4) == 0)
+    if (!n[0] || strncmp(n, "amq.", 4) == 0 || (w->durable_only && !(f & EXCH_F_DURABLE)))
         return;
     json_array_append_new(
         w->exchanges,
@@ -84,9 +90,9 @@ static void strip_vhost(json_t *arr)
     json_array_foreach(arr, i, o) json_object_del(o, "vhost");
 }
 
-json_t *definitions_export(const struct auth *auth, const char *vhost)
+static json_t *export_all(const struct auth *auth, const char *vhost, bool durable_only)
 {
-    struct export_walk w = {NULL, json_array(), json_array(), json_array()};
+    struct export_walk w = {NULL, json_array(), json_array(), json_array(), durable_only};
     json_t *d;
 
     if (vhost) {
@@ -143,6 +149,16 @@ json_t *definitions_export(const struct auth *auth, const char *vhost)
         json_array_append_new(json_object_get(d, "vhosts"),
                               json_pack("{s:s}", "name", auth_vhost_at(auth, j)));
     return d;
+}
+
+json_t *definitions_export(const struct auth *auth, const char *vhost)
+{
+    return export_all(auth, vhost, false);
+}
+
+json_t *definitions_export_durable(const struct auth *auth)
+{
+    return export_all(auth, NULL, true);
 }
 
 /* ---- import ---- */

@@ -3,7 +3,7 @@
  * definitions: the broker's definitions (users, vhosts, permissions,
  * exchanges, queues, bindings) as JSON in RabbitMQ's definitions layout
  * (rabbit_definitions / GET /api/definitions), for the management API's
- * export and import and, later, for storing definitions on disk.
+ * export and import and for the definitions file in data_dir (broker/durable.c).
  *
  * Import checks the whole document first and applies nothing when any entry
  * is invalid; then it creates what is missing. Entries that already exist are
@@ -26,6 +26,13 @@ struct auth;
  * bindings are left out, as in RabbitMQ.
  */
 json_t *definitions_export(const struct auth *auth, const char *vhost);
+
+/**
+ * As definitions_export(auth, NULL), restricted to what survives a restart:
+ * durable exchanges and queues, and bindings whose source and destination are
+ * both durable (users, vhosts and permissions all). For the definitions file.
+ */
+json_t *definitions_export_durable(const struct auth *auth);
 
 /**
  * Imports defs (borrowed): users, vhosts, permissions, exchanges, queues,

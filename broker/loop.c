@@ -17,6 +17,7 @@
 
 #include "broker/config.h"
 #include "broker/conn.h"
+#include "broker/durable.h"
 #include "broker/log.h"
 #include "broker/util.h"
 #include "queue/queue.h"
@@ -42,6 +43,7 @@ struct loop {
     ev_signal sigterm_w, sigint_w;
     ev_timer shutdown_w;
     ev_timer expiry_w;     /* the queue module's next message/queue expiry */
+    ev_async store_w;      /* the message store's sync thread finished something */
     uint64_t expiry_armed; /* the deadline expiry_w is set for (UINT64_MAX: none) */
     int stopping;
 
@@ -135,6 +137,23 @@ static void arm_expiry(struct loop *l)
     ev_timer_start(l->ev, &l->expiry_w);
 }
 
+/* ---- the message store (STYLE.md §2.3) ---- */
+
+static void on_store(struct ev_loop *ev, ev_async *w, int revents)
+{
+    (void)ev;
+    (void)w;
+    (void)revents;
+    durable_completed();
+}
+
+void loop_wake(void *arg)
+{
+    struct loop *l = arg;
+
+    ev_async_send(l->ev, &l->store_w);
+}
+
 /* ---- before sleep: batched writes, then deferred frees ---- */
 
 static void on_prepare(struct ev_loop *ev, ev_prepare *w, int revents)
@@ -149,6 +168,10 @@ static void on_prepare(struct ev_loop *ev, ev_prepare *w, int revents)
     queue_flush();
     arm_expiry(l);
     conn__flow_poll(l->cfg);
+    /* Before the output goes: a declare-ok must not leave before the
+     * definitions file has the queue; and this iteration's records go to the
+     * sync thread as one batch (group commit). */
+    durable_submit();
     for (size_t i = 0; i < l->nflush; i++)
         conn_flush(l->flush[i]);
     l->nflush = 0;
@@ -297,6 +320,8 @@ struct loop *loop_create(const struct config *cfg, struct auth *auth)
     l->listen_fd = -1;
     ev_init(&l->expiry_w, on_expiry);
     l->expiry_armed = UINT64_MAX;
+    ev_async_init(&l->store_w, on_store);
+    ev_async_start(l->ev, &l->store_w);
     ev_prepare_init(&l->prepare_w, on_prepare);
     ev_prepare_start(l->ev, &l->prepare_w);
     ev_signal_init(&l->sigterm_w, on_signal, SIGTERM);

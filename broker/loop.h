@@ -32,6 +32,11 @@ void loop_destroy(struct loop *l);
 /** Binds and listens on the configured AMQP address and port. 0, or -1 after logging why. */
 int loop_listen(struct loop *l);
 /**
+ * Wakes the loop to collect the message store's completions (durable_wake_fn;
+ * arg is the struct loop). Safe from any thread.
+ */
+void loop_wake(void *arg);
+/**
  * Runs until SIGTERM/SIGINT: then stops accepting, closes every client with
  * 320 CONNECTION_FORCED, waits (bounded) for them to go, and returns 0.
  */

@@ -9,6 +9,7 @@
 
 #include "broker/auth.h"
 #include "broker/config.h"
+#include "broker/durable.h"
 #include "broker/log.h"
 #include "broker/loop.h"
 #include "broker/version.h"
@@ -147,12 +148,6 @@ int main(int argc, char **argv)
     log_set_level((enum log_level)cfg->log_level);
 
     auth = auth_create();
-    if (auth_load_config(auth, cfg, err, sizeof(err)) < 0) {
-        fprintf(stderr, "leveret: %s: %s\n", config_path, err);
-        auth_destroy(auth);
-        config_destroy(cfg);
-        return 1;
-    }
     if (make_dirs(cfg->data_dir) < 0) {
         fprintf(stderr, "leveret: data_dir '%s': %s\n", cfg->data_dir, strerror(errno));
         auth_destroy(auth);
@@ -162,10 +157,16 @@ int main(int argc, char **argv)
 
     queue_set_dead_letter_sink(publish_dead_letter, NULL);
     queue_set_idle_sink(vhost_queue_idle, NULL);
-    for (size_t i = 0; i < auth_vhost_count(auth); i++)
-        vhost_add(view_str(auth_vhost_at(auth, i)));
     l = loop_create(cfg, auth);
-    rc = l ? loop_listen(l) : -1;
+    rc = l ? 0 : -1;
+    /* Users, vhosts and permissions (seeded from the config on a fresh
+     * data_dir), durable definitions and stored messages, before clients. */
+    if (rc == 0 && durable_open(cfg, auth, loop_wake, l, err, sizeof(err)) < 0) {
+        fprintf(stderr, "leveret: %s\n", err);
+        rc = -1;
+    }
+    if (rc == 0)
+        rc = loop_listen(l);
     /* The management API (and Prometheus) listen on the same loop. */
     if (rc == 0 && !(mgmt = mgmt_create(l, cfg, auth)))
         rc = -1;
@@ -175,6 +176,9 @@ int main(int argc, char **argv)
         rc = loop_run(l);
         log_info("stopped");
     }
+    /* Clients are gone: flush the store and mark it clean before tearing
+     * queues down (which then changes nothing on disk). */
+    durable_close();
     mgmt_destroy(mgmt);
     loop_destroy(l);
     vhost_remove_all();

@@ -6,6 +6,7 @@
 
 #include "amqp/spec_gen.h"
 #include "amqp/table.h"
+#include "broker/durable.h"
 #include "broker/vhost.h"
 #include "exchange/exchange.h"
 #include "queue/queue.h"
@@ -13,6 +14,16 @@
 static bool is_reserved(struct view name)
 {
     return name.n >= 4 && memcmp(name.p, "amq.", 4) == 0;
+}
+
+/* A binding is saved when both of its ends are durable (RabbitMQ). */
+static void binding_changed(const struct exch *src, const struct exch *dx, const struct queue *dq)
+{
+    bool durable = (exch_flags(src) & EXCH_F_DURABLE) &&
+                   (dq ? (queue_flags(dq) & QUEUE_F_DURABLE) : (exch_flags(dx) & EXCH_F_DURABLE));
+
+    if (durable)
+        durable_defs_changed();
 }
 
 static const char *yes_no(bool b)
@@ -178,9 +189,14 @@ int ops_exchange_bind(const struct ops_ctx *c, struct view dst_name, struct view
     if (ops_check_access(c, AUTH_WRITE, "exchange", dst_name, err) < 0 ||
         ops_check_access(c, AUTH_READ, "exchange", src_name, err) < 0)
         return -1;
-    if (bind)
-        return exch_bind_exch(src, dst, key, args, err);
+    if (bind) {
+        if (exch_bind_exch(src, dst, key, args, err) < 0)
+            return -1;
+        binding_changed(src, dst, NULL);
+        return 0;
+    }
     exch_unbind_exch(src, dst, key, args);
+    binding_changed(src, dst, NULL);
     vhost_maybe_auto_delete_exch(c->vh, src);
     return 0;
 }
@@ -268,9 +284,14 @@ int ops_queue_bind(const struct ops_ctx *c, struct queue *q, struct view xname, 
         ops_check_access(c, AUTH_WRITE, "queue", view_str(queue_name(q)), err) < 0 ||
         ops_check_access(c, AUTH_READ, "exchange", xname, err) < 0)
         return -1;
-    if (bind)
-        return exch_bind_queue(x, q, key, args, err);
+    if (bind) {
+        if (exch_bind_queue(x, q, key, args, err) < 0)
+            return -1;
+        binding_changed(x, NULL, q);
+        return 0;
+    }
     exch_unbind_queue(x, q, key, args);
+    binding_changed(x, NULL, q);
     vhost_maybe_auto_delete_exch(c->vh, x);
     return 0;
 }

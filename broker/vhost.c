@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 
+#include "broker/durable.h"
 #include "broker/map.h"
 #include "exchange/exchange.h"
 #include "queue/queue.h"
@@ -108,6 +109,8 @@ struct exch *vhost_exch(const struct vhost *v, struct view name)
 void vhost_add_exch(struct vhost *v, struct exch *x)
 {
     map_put(v->exchanges, view_str(exch_name(x)), x);
+    if (exch_flags(x) & EXCH_F_DURABLE)
+        durable_defs_changed();
 }
 
 /* Exchanges that x was bound to (as a destination) may lose their last binding. */
@@ -187,6 +190,8 @@ void vhost_delete_exch(struct vhost *v, struct exch *x)
     struct cascade c = {0};
 
     note_incoming(v, x, &c);
+    if (exch_flags(x) & EXCH_F_DURABLE)
+        durable_defs_changed();
     map_remove(v->exchanges, view_str(exch_name(x)));
     exch_destroy(x);
     cascade_auto_delete(v, &c);
@@ -225,6 +230,7 @@ struct queue *vhost_queue(const struct vhost *v, struct view name)
 void vhost_add_queue_take(struct vhost *v, struct queue *q)
 {
     map_put(v->queues, view_str(queue_name(q)), q);
+    durable_queue_added(q);
 }
 
 size_t vhost_delete_queue(struct vhost *v, struct queue *q)
@@ -232,6 +238,7 @@ size_t vhost_delete_queue(struct vhost *v, struct queue *q)
     struct cascade c = {0};
     size_t n;
 
+    durable_queue_deleted(q);
     exch_for_each_binding_to_queue(q, collect_sources, &c);
     exch_forget_queue(q);
     n = queue_delete(q);
