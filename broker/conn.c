@@ -274,7 +274,9 @@ static void close_after_flush(struct conn *c)
 static void update_reading(struct conn *c)
 {
     struct ev_loop *ev = loop_ev(c->loop);
-    bool want = !c->paused && (c->state != CONN_CLOSED) && !c->freeing;
+    /* Once we sent connection.close only close-ok matters: read it even
+     * while paused (a blocked publisher must still be able to go). */
+    bool want = (!c->paused || c->state == CONN_CLOSING) && c->state != CONN_CLOSED && !c->freeing;
 
     if (want && !ev_is_active(&c->rio)) {
         /* We were not reading, so the peer's silence meanwhile proves nothing. */
@@ -457,6 +459,7 @@ void conn_fail(struct conn *c, const struct proto_err *err)
     c->state = CONN_CLOSING;
     c->deadline = ev_now(loop_ev(c->loop)) + CLOSE_TIMEOUT_S;
     arm_timer(c);
+    update_reading(c);
 }
 
 /* A framing error leaves the byte stream unusable: report it and hang up. */

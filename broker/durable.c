@@ -412,9 +412,11 @@ int durable_open(const struct config *cfg, struct auth *auth, durable_wake_fn *w
     free(r.byqid);
     free(r.orphans);
     log_info("message store: recovered %" PRIu64 " message(s), %" PRIu64
-             " queue entr%s in %zu queue(s) in %" PRIu64 " ms (%s shutdown before)",
+             " queue entr%s in %zu queue(s) in %" PRIu64 " ms%s",
              r.messages, r.entries, r.entries == 1 ? "y" : "ies", r.queues, now_ms() - t0,
-             store_was_clean(D.st) ? "clean" : "unclean");
+             !r.queues               ? ""
+             : store_was_clean(D.st) ? " (after a clean shutdown)"
+                                     : " (after an unclean shutdown: all flagged redelivered)");
 
     auth_set_change_hook(auth, on_auth_change, NULL);
     write_defs();
