@@ -110,6 +110,7 @@ class Broker:
         self.stderr_text = None
         self.expected_status = 0  # exit status stop() accepts
         self.signalled = False    # the test sent a signal itself
+        self.starts = 0           # processes spawned so far (restart appends to the logs)
 
     # -- lifecycle --
 
@@ -131,8 +132,10 @@ class Broker:
         self.mgmt_port = free_port()
         self.write_config()
         os.makedirs(self.data_dir, exist_ok=True)
-        self.stderr_file = open(self.stderr_path, "wb")
-        self.stdout_file = open(self.stdout_path, "wb")
+        mode = "ab" if self.starts else "wb"
+        self.starts += 1
+        self.stderr_file = open(self.stderr_path, mode)
+        self.stdout_file = open(self.stdout_path, mode)
         self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
                                      stdout=self.stdout_file, stderr=self.stderr_file,
                                      env=sanitizer_env(), cwd=self.tmp)
@@ -172,6 +175,22 @@ class Broker:
             self._reap()
             raise AssertionError("broker exited with status %s during startup" % rc)
         raise AssertionError("broker could not bind a port")
+
+    def restart(self, sig=signal.SIGTERM, timeout=10.0):
+        """Stops the broker with sig and starts it again on the same data dir (new
+        ports; stderr is appended to). SIGTERM must give a clean exit (checked as in
+        stop()); any other signal is a crash. Returns self."""
+        if SETTINGS["external"]:
+            raise unittest.SkipTest("restarts the broker: not against an external RabbitMQ")
+        if sig == signal.SIGTERM:
+            self.stop(check=True)
+        else:
+            self.signal(sig)
+            if self.wait(timeout) is None:
+                self.kill()
+        self.returncode = None
+        self.signalled = False
+        return self.start(timeout)
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
