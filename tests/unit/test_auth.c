@@ -605,6 +605,42 @@ static void test_auth_destroy_accepts_null(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
+/* ---- change hook ---- */
+
+static int changes;
+
+static void count_change(void *arg)
+{
+    (void)arg;
+    changes++;
+}
+
+static void test_auth_change_hook_hears_every_successful_change(void **state)
+{
+    struct auth *a = auth_create();
+    char err[256];
+    char *h = auth_hash_password("pw");
+    const char *tags[] = {"administrator"};
+
+    (void)state;
+    changes = 0;
+    auth_set_change_hook(a, count_change, NULL);
+    assert_int_equal(auth_add_vhost(a, "v", err, sizeof(err)), 0);
+    assert_int_equal(auth_add_vhost(a, "v", err, sizeof(err)), -1); /* no change */
+    assert_int_equal(auth_add_user(a, "u", AUTH_HASH_SHA256, h, tags, 1, err, sizeof(err)), 0);
+    assert_int_equal(auth_set_permissions(a, "u", "v", ".*", ".*", ".*", err, sizeof(err)), 0);
+    assert_int_equal(auth_set_permissions(a, "u", "nope", ".*", ".*", ".*", err, sizeof(err)), -1);
+    assert_int_equal(auth_clear_permissions(a, VIEW_LIT("u"), VIEW_LIT("v")), 0);
+    assert_int_equal(auth_delete_user(a, VIEW_LIT("u")), 0);
+    assert_int_equal(auth_delete_vhost(a, VIEW_LIT("v")), 0);
+    assert_int_equal(changes, 6);
+    auth_set_change_hook(a, NULL, NULL);
+    assert_int_equal(auth_add_vhost(a, "w", err, sizeof(err)), 0);
+    assert_int_equal(changes, 6);
+    free(h);
+    auth_destroy(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -656,6 +692,7 @@ int main(void)
         cmocka_unit_test(test_auth_load_default_config),
         cmocka_unit_test(test_auth_load_config_twice_clashes),
         cmocka_unit_test(test_auth_destroy_accepts_null),
+        cmocka_unit_test(test_auth_change_hook_hears_every_successful_change),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
