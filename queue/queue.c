@@ -2003,6 +2003,7 @@ struct msg *queue_remove(struct queue *q, uint64_t seq, bool *redelivered)
         if (level_empty(l))
             mark_level(q, lv, false);
         count_out(q, e.m);
+        note_settled(q, ent_seq(e));
         reschedule(q);
         if (redelivered)
             *redelivered = ent_redelivered(e);

@@ -400,9 +400,9 @@ struct queue_observer {
     /** Entry seq went to a consumer or basic.get that must acknowledge it. */
     void (*delivered)(void *arg, struct queue *q, uint64_t seq);
     /** Entry seq left q for good: acked, delivered or fetched without ack,
-     * rejected, dead-lettered, expired, dropped by a length limit, purged, or
-     * dropped with the queue (clear the qid first to skip those). A requeue
-     * is not a settlement. */
+     * rejected, dead-lettered, expired, dropped by a length limit, purged,
+     * taken out by queue_remove, or dropped with the queue (clear the qid
+     * first to skip those). A requeue is not a settlement. */
     void (*settled)(void *arg, struct queue *q, uint64_t seq);
 };
 /** Registers the observer (NULL: none). ops and arg are borrowed and must outlive its use. */

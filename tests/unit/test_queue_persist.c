@@ -252,6 +252,25 @@ static void test_queue_observer_ttl_expiry_settles(void **state)
     drop(&q);
 }
 
+static void test_queue_observer_remove_settles(void **state)
+{
+    struct queue *q = make_queue(NULL, 0);
+    struct msg *m;
+    uint64_t seq;
+    (void)state;
+
+    queue_set_store_qid(q, 1);
+    publish(q, "a");
+    publish(q, "b");
+    m = queue_remove(q, 2, NULL);
+    assert_non_null(m);
+    msg_unref(&m);
+    m = get_expect(q, false, "a", false, &seq);
+    msg_unref(&m);
+    assert_string_equal(events, "E1 E2 S2 S1");
+    drop(&q);
+}
+
 static void test_queue_observer_silent_after_qid_cleared(void **state)
 {
     struct queue *q = make_queue(NULL, 0);
@@ -332,6 +351,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queue_observer_length_limit_drop_settles, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_queue_observer_ttl_expiry_settles, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_observer_remove_settles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_observer_silent_after_qid_cleared, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_queue_restore_keeps_order_flags_and_sequence, setup,
