@@ -280,7 +280,7 @@ static void ua_settle(struct chan *ch, size_t i, bool requeue, bool ack)
     if (ack)
         stats.ack++;
     if (ack) {
-        queue_ack(u->q, u->seq);
+        queue_ack_msg(u->q, u->m, u->seq);
         msg_unref(&u->m);
     } else if (!requeue) {
         /* Dead-lettered (reason rejected) when the queue has a DLX, else dropped. */

@@ -761,7 +761,7 @@ void mgmt__h_queue_get(struct mgmt_req *r)
         if (requeue) {
             queue_requeue(q, held[i].m, held[i].seq);
         } else {
-            queue_ack(q, held[i].seq);
+            queue_ack_msg(q, held[i].m, held[i].seq);
             msg_unref(&held[i].m);
         }
     }
@@ -785,6 +785,7 @@ enum qsort_key {
     QS_UNACKED,
     QS_CONSUMERS,
     QS_BYTES,
+    QS_ALL_BYTES,
     QS_JSON,
 };
 
@@ -835,6 +836,11 @@ static uint64_t qs_num(const struct queue *q)
         return queue_consumer_count(q);
     case QS_BYTES:
         return queue_ready_bytes(q);
+    case QS_ALL_BYTES: {
+        struct queue_msg_stats ms;
+        queue_msg_stats(q, &ms);
+        return queue_ready_bytes(q) + ms.unacked_bytes;
+    }
     case QS_VHOST:
     case QS_NAME:
     case QS_JSON:
@@ -879,7 +885,7 @@ static enum qsort_key sort_key(const struct mgmt_list *l, bool full)
         {"messages_ready", QS_READY, false},
         {"messages_unacknowledged", QS_UNACKED, false},
         {"consumers", QS_CONSUMERS, true},
-        {"message_bytes", QS_BYTES, true},
+        {"message_bytes", QS_ALL_BYTES, true},
         {"message_bytes_ready", QS_BYTES, true},
         {"memory", QS_BYTES, true}, /* a constant plus the bytes: the same order */
     };

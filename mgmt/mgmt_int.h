@@ -159,8 +159,26 @@ void mgmt_rates_destroy(struct mgmt_rates *r);
 void mgmt_rates_sample(struct mgmt_rates *r, double now);
 /** Per-second rate of a global counter (offset into struct stats) over the last interval. */
 double mgmt_rates_global(const struct mgmt_rates *r, size_t stats_offset);
-/** Rates of a queue's messages, messages_ready and messages_unacknowledged; zeros when unknown. */
-void mgmt_rates_queue(const struct mgmt_rates *r, const struct queue *q, double out[3]);
+/** Indexes of mgmt_rates_queue's rates: the counts, then the queue's message_stats. */
+enum {
+    MGMT_QR_MESSAGES,
+    MGMT_QR_READY,
+    MGMT_QR_UNACKED,
+    MGMT_QR_PUBLISH,
+    MGMT_QR_DELIVER,
+    MGMT_QR_DELIVER_NO_ACK,
+    MGMT_QR_GET,
+    MGMT_QR_GET_NO_ACK,
+    MGMT_QR_REDELIVER,
+    MGMT_QR_ACK,
+    MGMT_QRATES
+};
+/**
+ * Rates of a queue's messages, messages_ready and messages_unacknowledged and
+ * of its message_stats counters (queue_msg_stats), indexed by MGMT_QR_*; zeros
+ * until the queue has two samples. One lookup, no allocation.
+ */
+void mgmt_rates_queue(const struct mgmt_rates *r, const struct queue *q, double out[MGMT_QRATES]);
 /** Rates of the totals of messages, ready and unacknowledged over all queues. */
 void mgmt_rates_totals(const struct mgmt_rates *r, double out[3]);
 /** The sampling interval in seconds (RabbitMQ's collect_statistics_interval: 5 s). */
@@ -176,7 +194,7 @@ struct queue_dl_counts;
 json_t *mgmt_dead_letter_stats_new(const struct queue_dl_counts *c);
 /**
  * Writes queue q as its management JSON object to b: the 12 basic fields, and
- * with full the counters, rates and dead_letter_stats. columns (may be NULL:
+ * with full the counters, rates, dead_letter_stats and message_stats. columns (may be NULL:
  * every field) is a comma-separated list of top-level keys, written in that
  * order as mgmt_columns would keep them; unknown keys are skipped.
  */

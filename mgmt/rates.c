@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * rates: the last two samples of the broker-wide counters (broker/stats.h)
- * and of every queue's counts, taken every MGMT_RATES_INTERVAL seconds like
+ * and of every queue's counts and message counters (queue_msg_stats), taken
+ * every MGMT_RATES_INTERVAL seconds like
  * RabbitMQ's collect_statistics_interval. A rate is the change between the
  * two samples divided by the time between them (RabbitMQ's "basic" rates
  * mode reports the same instantaneous rate).
@@ -17,9 +18,10 @@
 
 struct qsample {
     uint64_t gen;
+    const struct queue *q; /* a queue recreated under the same name starts afresh */
     bool have_prev;
     double t_prev, t_cur;
-    uint64_t prev[3], cur[3];
+    uint64_t prev[MGMT_QRATES], cur[MGMT_QRATES];
 };
 
 struct mgmt_rates {
@@ -80,6 +82,7 @@ static void sample_queue(struct queue *q, void *arg)
     struct view k = queue_key(q, buf, sizeof(buf));
     struct qsample *s;
     uint64_t ready = queue_ready_count(q), unacked = queue_unacked_count(q);
+    struct queue_msg_stats ms;
 
     if (!k.p)
         return;
@@ -87,6 +90,13 @@ static void sample_queue(struct queue *q, void *arg)
     if (!s) {
         s = xcalloc(1, sizeof(*s));
         map_put(r->queues, k, s);
+    }
+    if (s->q != q) {
+        /* New since the last sample (or recreated under the same name): it
+         * had nothing then, so its first interval has rates too. */
+        memset(s->prev, 0, sizeof(s->prev));
+        s->t_prev = r->t_prev;
+        s->have_prev = r->have_prev;
     } else {
         memcpy(s->prev, s->cur, sizeof(s->prev));
         s->t_prev = s->t_cur;
@@ -97,6 +107,15 @@ static void sample_queue(struct queue *q, void *arg)
     s->cur[0] = ready + unacked;
     s->cur[1] = ready;
     s->cur[2] = unacked;
+    s->q = q;
+    queue_msg_stats(q, &ms);
+    s->cur[MGMT_QR_PUBLISH] = ms.publish;
+    s->cur[MGMT_QR_DELIVER] = ms.deliver;
+    s->cur[MGMT_QR_DELIVER_NO_ACK] = ms.deliver_no_ack;
+    s->cur[MGMT_QR_GET] = ms.get;
+    s->cur[MGMT_QR_GET_NO_ACK] = ms.get_no_ack;
+    s->cur[MGMT_QR_REDELIVER] = ms.redeliver;
+    s->cur[MGMT_QR_ACK] = ms.ack;
     r->tot_cur[0] += ready + unacked;
     r->tot_cur[1] += ready;
     r->tot_cur[2] += unacked;
@@ -151,13 +170,15 @@ double mgmt_rates_global(const struct mgmt_rates *r, size_t off)
     return rate(a, b, r->t_prev, r->t_cur);
 }
 
-void mgmt_rates_queue(const struct mgmt_rates *r, const struct queue *q, double out[3])
+void mgmt_rates_queue(const struct mgmt_rates *r, const struct queue *q, double out[MGMT_QRATES])
 {
     char buf[600];
     struct view k = queue_key(q, buf, sizeof(buf));
     const struct qsample *s = k.p ? map_get(r->queues, k) : NULL;
 
-    for (int i = 0; i < 3; i++)
+    if (s && s->q != q)
+        s = NULL;
+    for (int i = 0; i < MGMT_QRATES; i++)
         out[i] = s && s->have_prev ? rate(s->prev[i], s->cur[i], s->t_prev, s->t_cur) : 0.0;
 }
 

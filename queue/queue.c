@@ -239,6 +239,10 @@ struct queue {
     uint64_t cur_seq;              /* the delivery being handed out */
     uint32_t cur_count;
     struct queue_dl_counts dl;
+    /* message_stats counters; ms.persistent* are filled in by the getter */
+    struct queue_msg_stats ms;
+    uint64_t ready_pers, ready_pers_bytes;     /* persistent among ready */
+    uint64_t unacked_pers, unacked_pers_bytes; /* persistent among unacked */
     uint32_t store_qid; /* non-zero: the observer hears about this queue's entries */
 };
 
@@ -647,6 +651,10 @@ static void count_in(struct queue *q, const struct msg *m)
     q->ready++;
     q->ready_bytes += msg_body_size(m);
     total_ready_bytes += msg_body_size(m);
+    if (msg_is_persistent(m)) {
+        q->ready_pers++;
+        q->ready_pers_bytes += msg_body_size(m);
+    }
 }
 
 static void count_out(struct queue *q, const struct msg *m)
@@ -654,6 +662,42 @@ static void count_out(struct queue *q, const struct msg *m)
     q->ready--;
     q->ready_bytes -= msg_body_size(m);
     total_ready_bytes -= msg_body_size(m);
+    if (msg_is_persistent(m)) {
+        q->ready_pers--;
+        q->ready_pers_bytes -= msg_body_size(m);
+    }
+}
+
+/* m became an unacked delivery of q (counted in q->unacked by the caller). */
+static void unacked_in(struct queue *q, const struct msg *m)
+{
+    q->ms.unacked_bytes += msg_body_size(m);
+    if (msg_is_persistent(m)) {
+        q->unacked_pers++;
+        q->unacked_pers_bytes += msg_body_size(m);
+    }
+}
+
+/* An unacked delivery was settled (q->unacked already lowered); m may be
+ * NULL (plain queue_ack): then the totals are only reset once none is left. */
+static void unacked_out(struct queue *q, const struct msg *m)
+{
+    uint64_t n;
+
+    if (q->unacked == 0) {
+        q->ms.unacked_bytes = 0;
+        q->unacked_pers = q->unacked_pers_bytes = 0;
+        return;
+    }
+    if (!m)
+        return;
+    n = msg_body_size(m);
+    q->ms.unacked_bytes -= n < q->ms.unacked_bytes ? n : q->ms.unacked_bytes;
+    if (msg_is_persistent(m)) {
+        if (q->unacked_pers > 0)
+            q->unacked_pers--;
+        q->unacked_pers_bytes -= n < q->unacked_pers_bytes ? n : q->unacked_pers_bytes;
+    }
 }
 
 /* Takes out the next ready entry: highest level, lowest sequence number. */
@@ -1431,13 +1475,18 @@ static void deliver_to(struct queue *q, struct consumer *c, struct qent e, const
 {
     uint64_t seq = ent_seq(e);
 
+    if (ent_redelivered(e))
+        q->ms.redeliver++;
     if (!c->no_ack) {
         q->unacked++;
+        q->ms.deliver++;
+        unacked_in(q, e.m);
         /* A requeue must get the deadline and return count back. */
         if (x->deadline != NO_DEADLINE || x->count)
             ua_put(&q->ua, seq, x->deadline, x->count);
         note_delivered(q, seq);
     } else {
+        q->ms.deliver_no_ack++;
         note_settled(q, seq);
     }
     /* Advance before the callback: every queue field is final when
@@ -1630,6 +1679,7 @@ int queue_publish(struct queue *q, struct msg *m, struct proto_err *err)
     if (msg_expiration_ms(m) >= 0)
         make_ext(q);
     seq = q->next_seq++;
+    q->ms.publish++;
     /* The observer records the entry before anything can deliver or drop it. */
     note_enqueued(q, m, seq);
     /* Nothing ready: a consumer that can take it gets it at once, whatever
@@ -1675,12 +1725,17 @@ struct msg *queue_get(struct queue *q, bool ack, uint64_t *seq, bool *redelivere
         reschedule(q);
         return NULL;
     }
+    if (ent_redelivered(e))
+        q->ms.redeliver++;
     if (ack) {
         q->unacked++;
+        q->ms.get++;
+        unacked_in(q, e.m);
         if (x.deadline != NO_DEADLINE || x.count)
             ua_put(&q->ua, ent_seq(e), x.deadline, x.count);
         note_delivered(q, ent_seq(e));
     } else {
+        q->ms.get_no_ack++;
         note_settled(q, ent_seq(e));
     }
     q->cur_seq = ent_seq(e);
@@ -1694,7 +1749,7 @@ struct msg *queue_get(struct queue *q, bool ack, uint64_t *seq, bool *redelivere
 }
 
 /* Settles one unacked delivery and takes back its record, if any. */
-static void settle_one(struct queue *q, uint64_t seq, struct qaux *x)
+static void settle_one(struct queue *q, const struct msg *m, uint64_t seq, struct qaux *x)
 {
     struct urec r;
 
@@ -1702,6 +1757,7 @@ static void settle_one(struct queue *q, uint64_t seq, struct qaux *x)
      * must not wrap the count around. */
     if (q->unacked > 0)
         q->unacked--;
+    unacked_out(q, m);
     *x = AUX_NONE;
     if (ua_take(&q->ua, seq, &r)) {
         x->deadline = r.deadline;
@@ -1709,12 +1765,25 @@ static void settle_one(struct queue *q, uint64_t seq, struct qaux *x)
     }
 }
 
-void queue_ack(struct queue *q, uint64_t seq)
+void queue_ack_msg(struct queue *q, const struct msg *m, uint64_t seq)
 {
     struct qaux x;
 
-    settle_one(q, seq, &x);
+    settle_one(q, m, seq, &x);
+    q->ms.ack++;
     note_settled(q, seq);
+}
+
+void queue_ack(struct queue *q, uint64_t seq)
+{
+    queue_ack_msg(q, NULL, seq);
+}
+
+void queue_msg_stats(const struct queue *q, struct queue_msg_stats *out)
+{
+    *out = q->ms;
+    out->persistent = q->ready_pers + q->unacked_pers;
+    out->persistent_bytes = q->ready_pers_bytes + q->unacked_pers_bytes;
 }
 
 void queue_requeue(struct queue *q, struct msg *m, uint64_t seq)
@@ -1722,7 +1791,7 @@ void queue_requeue(struct queue *q, struct msg *m, uint64_t seq)
     struct tick t = {0, false};
     struct qaux x;
 
-    settle_one(q, seq, &x);
+    settle_one(q, m, seq, &x);
     if (q->deleted) {
         msg_unref(&m);
         return;
@@ -1759,7 +1828,7 @@ void queue_reject(struct queue *q, struct msg *m, uint64_t seq)
 {
     struct qaux x;
 
-    settle_one(q, seq, &x);
+    settle_one(q, m, seq, &x);
     if (q->deleted) {
         msg_unref(&m);
         return;

@@ -175,6 +175,14 @@ struct msg *queue_get(struct queue *q, bool ack, uint64_t *seq, bool *redelivere
  */
 void queue_ack(struct queue *q, uint64_t seq);
 /**
+ * queue_ack when the caller holds the message (the channel and the management
+ * get do): also takes m's bytes (and persistent count) out of the unacked
+ * totals queue_msg_stats reports. m is borrowed; NULL is queue_ack. Plain
+ * queue_ack cannot adjust those byte totals; they return to 0 whenever the
+ * queue has no unacked message left.
+ */
+void queue_ack_msg(struct queue *q, const struct msg *m, uint64_t seq);
+/**
  * Puts an unacked message back at its original place among the ready ones,
  * marked redelivered, taking over the caller's reference to m. On a deleted
  * queue m is dropped. Does not dispatch: requeue a batch (nack multiple,
@@ -355,6 +363,29 @@ void queue_dl_totals(struct queue_dl_counts *out);
 void queue_count_dl_dropped(struct queue *q);
 /** The broker delivered a dead letter into q (q is the dead-letter queue). */
 void queue_count_dl_received(struct queue *q);
+
+/* ---- message counters (management message_stats) ---- */
+
+/**
+ * Per-queue message counters, as RabbitMQ's queue message_stats, and the byte
+ * and persistent totals of its queue objects. The event counters only grow
+ * (deliver_get is deliver + deliver_no_ack + get + get_no_ack); the totals are
+ * current values over the queue's ready and unacked messages.
+ */
+struct queue_msg_stats {
+    uint64_t publish;        /* messages accepted by queue_publish */
+    uint64_t deliver;        /* to consumers that must acknowledge */
+    uint64_t deliver_no_ack; /* to no-ack consumers */
+    uint64_t get;            /* queue_get with ack */
+    uint64_t get_no_ack;     /* queue_get without ack */
+    uint64_t redeliver;      /* deliveries and gets with the redelivered flag */
+    uint64_t ack;            /* queue_ack / queue_ack_msg */
+    uint64_t unacked_bytes;  /* body bytes of unacked messages */
+    uint64_t persistent;     /* persistent messages, ready or unacked */
+    uint64_t persistent_bytes;
+};
+/** Copies q's counters into *out. O(1), never allocates. */
+void queue_msg_stats(const struct queue *q, struct queue_msg_stats *out);
 
 /* ---- time ---- */
 

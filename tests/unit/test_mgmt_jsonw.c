@@ -181,7 +181,7 @@ static void test_queue_write_full_object(void **state)
     json_t *o = write_parse(f, true, NULL), *s = write_parse(f, false, NULL);
 
     assert_int_equal(json_object_size(s), 12);
-    assert_int_equal(json_object_size(o), 37);
+    assert_int_equal(json_object_size(o), 38);
     assert_string_equal(json_string_value(json_object_get(o, "name")), "caf\xc3\xa9\"q");
     assert_int_equal(json_integer_value(json_object_get(o, "messages_ready")), 1);
     assert_int_equal(json_integer_value(json_object_get(o, "message_bytes")), 3);
@@ -194,6 +194,12 @@ static void test_queue_write_full_object(void **state)
                                                           "x-dead-letter-exchange")),
                         "dl\"x");
     assert_int_equal(json_object_size(json_object_get(o, "dead_letter_stats")), 6);
+    /* 8 counts, each with its *_details */
+    assert_int_equal(json_object_size(json_object_get(o, "message_stats")), 16);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(o, "message_stats"), "publish")), 1);
+    assert_true(json_is_real(json_object_get(
+        json_object_get(json_object_get(o, "message_stats"), "deliver_get_details"), "rate")));
     /* the short object is the start of the full one */
     {
         const char *k;
