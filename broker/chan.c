@@ -174,6 +174,17 @@ void chan_send_method(struct chan *ch, const struct spec_method *m)
     conn_send_method(ch->conn, ch->n, m);
 }
 
+void chan_reply(struct chan *ch, uint32_t id, bool no_wait)
+{
+    struct spec_method m;
+
+    if (no_wait)
+        return;
+    memset(&m, 0, sizeof(m));
+    m.id = id;
+    chan_send_method(ch, &m);
+}
+
 void chan_set_last_queue(struct chan *ch, const char *name)
 {
     free(ch->last_queue);

@@ -47,6 +47,8 @@ struct conn *chan_conn(struct chan *ch);
 uint16_t chan_number(const struct chan *ch);
 struct vhost *chan_vhost(struct chan *ch);
 void chan_send_method(struct chan *ch, const struct spec_method *m);
+/** Sends the field-less reply id (declare-ok, bind-ok, ...) unless the client asked for no-wait. */
+void chan_reply(struct chan *ch, uint32_t id, bool no_wait);
 /** Marks the channel open (after channel.open-ok was sent). */
 void chan__set_open(struct chan *ch);
 bool chan_is_open(const struct chan *ch);

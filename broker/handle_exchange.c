@@ -38,12 +38,7 @@ int handle_exchange_declare(struct chan *ch, const struct spec_exchange_declare 
     } else if (ops_exchange_declare(&o, a->exchange, a->type, flags, a->arguments, NULL, err) < 0) {
         return -1;
     }
-    if (!a->no_wait) {
-        struct spec_method m;
-        memset(&m, 0, sizeof(m));
-        m.id = SPEC_EXCHANGE_DECLARE_OK;
-        chan_send_method(ch, &m);
-    }
+    chan_reply(ch, SPEC_EXCHANGE_DECLARE_OK, a->no_wait);
     return 0;
 }
 
@@ -56,12 +51,7 @@ int handle_exchange_delete(struct chan *ch, const struct spec_exchange_delete *a
     /* Deleting an exchange that does not exist succeeds, as in RabbitMQ. */
     if (ops_exchange_delete(&o, a->exchange, a->if_unused, NULL, err) < 0)
         return -1;
-    if (!a->no_wait) {
-        struct spec_method m;
-        memset(&m, 0, sizeof(m));
-        m.id = SPEC_EXCHANGE_DELETE_OK;
-        chan_send_method(ch, &m);
-    }
+    chan_reply(ch, SPEC_EXCHANGE_DELETE_OK, a->no_wait);
     return 0;
 }
 
@@ -79,12 +69,7 @@ int handle_exchange_bind(struct chan *ch, const struct spec_exchange_bind *a, st
 {
     if (e2e(ch, a->destination, a->source, a->routing_key, a->arguments, true, err) < 0)
         return -1;
-    if (!a->no_wait) {
-        struct spec_method m;
-        memset(&m, 0, sizeof(m));
-        m.id = SPEC_EXCHANGE_BIND_OK;
-        chan_send_method(ch, &m);
-    }
+    chan_reply(ch, SPEC_EXCHANGE_BIND_OK, a->no_wait);
     return 0;
 }
 
@@ -93,11 +78,6 @@ int handle_exchange_unbind(struct chan *ch, const struct spec_exchange_unbind *a
 {
     if (e2e(ch, a->destination, a->source, a->routing_key, a->arguments, false, err) < 0)
         return -1;
-    if (!a->no_wait) {
-        struct spec_method m;
-        memset(&m, 0, sizeof(m));
-        m.id = SPEC_EXCHANGE_UNBIND_OK;
-        chan_send_method(ch, &m);
-    }
+    chan_reply(ch, SPEC_EXCHANGE_UNBIND_OK, a->no_wait);
     return 0;
 }

@@ -101,12 +101,7 @@ int handle_queue_bind(struct chan *ch, const struct spec_queue_bind *a, struct p
 {
     if (bind(ch, a->queue, a->exchange, a->routing_key, a->arguments, true, err) < 0)
         return -1;
-    if (!a->no_wait) {
-        struct spec_method m;
-        memset(&m, 0, sizeof(m));
-        m.id = SPEC_QUEUE_BIND_OK;
-        chan_send_method(ch, &m);
-    }
+    chan_reply(ch, SPEC_QUEUE_BIND_OK, a->no_wait);
     return 0;
 }
 

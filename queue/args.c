@@ -102,48 +102,6 @@ static void sb_escaped(struct sb *s, struct view v)
 
 /* ---- RabbitMQ's view of table values ---- */
 
-/* Type atoms from rabbit_binary_parser:parse_table/1. */
-static const char *type_name(enum table_type t)
-{
-    switch (t) {
-    case TABLE_BOOL:
-        return "bool";
-    case TABLE_I8:
-        return "byte";
-    case TABLE_U8:
-        return "unsignedbyte";
-    case TABLE_I16:
-        return "short";
-    case TABLE_U16:
-        return "unsignedshort";
-    case TABLE_I32:
-        return "signedint";
-    case TABLE_U32:
-        return "unsignedint";
-    case TABLE_I64:
-        return "long";
-    case TABLE_FLOAT:
-        return "float";
-    case TABLE_DOUBLE:
-        return "double";
-    case TABLE_DECIMAL:
-        return "decimal";
-    case TABLE_LONGSTR:
-        return "longstr";
-    case TABLE_ARRAY:
-        return "array";
-    case TABLE_TIMESTAMP:
-        return "timestamp";
-    case TABLE_TABLE:
-        return "table";
-    case TABLE_VOID:
-        return "void";
-    case TABLE_BYTES:
-        return "binary";
-    }
-    return "unknown";
-}
-
 /* How the decoded Erlang term looks, which decides equality (=:=). */
 enum erl_kind { ERL_INT, ERL_FLOAT, ERL_BIN, ERL_BOOL, ERL_DEC, ERL_TABLE, ERL_ARRAY, ERL_VOID };
 
@@ -323,7 +281,7 @@ static void sb_erl_table(struct sb *s, struct view t, bool array, unsigned depth
             sb_erl_binary(s, key);
             sb_printf(s, ",");
         }
-        sb_printf(s, "%s,", type_name(v.type));
+        sb_printf(s, "%s,", table_type_name(v.type));
         sb_erl_value(s, &v, depth + 1);
         sb_printf(s, "}");
     }
@@ -504,7 +462,7 @@ static bool want_int(const struct table_value *v, int64_t *out, struct sb *r)
 {
     if (table_value_as_i64(v, out))
         return true;
-    sb_printf(r, "\"expected integer, got %s\"", type_name(v->type));
+    sb_printf(r, "\"expected integer, got %s\"", table_type_name(v->type));
     return false;
 }
 
@@ -538,7 +496,7 @@ static bool want_longstr(const struct table_value *v, struct sb *r)
 {
     if (v->type == TABLE_LONGSTR)
         return true;
-    sb_printf(r, "{unacceptable_type,%s}", type_name(v->type));
+    sb_printf(r, "{unacceptable_type,%s}", table_type_name(v->type));
     return false;
 }
 
@@ -669,7 +627,7 @@ static bool validate(enum arg_id id, const struct table_value *v, struct view t,
         return true;
     case ARG_SINGLE_ACTIVE:
         if (v->type != TABLE_BOOL) {
-            sb_printf(r, "{unacceptable_type,%s}", type_name(v->type));
+            sb_printf(r, "{unacceptable_type,%s}", table_type_name(v->type));
             return false;
         }
         a->single_active = v->v.b;
@@ -800,7 +758,7 @@ static void sb_val_typed(struct sb *s, const struct table_value *v)
         sb_bytes(s, v->v.str);
     else
         sb_erl_value(s, v, 0);
-    sb_printf(s, "' of type '%s'", type_name(v->type));
+    sb_printf(s, "' of type '%s'", table_type_name(v->type));
 }
 
 /* rabbit_misc:val/1 for a bare value. */
