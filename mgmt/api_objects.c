@@ -429,27 +429,28 @@ static struct view jview(const json_t *j)
     return (struct view){(const uint8_t *)json_string_value(j), json_string_length(j)};
 }
 
+/* The string properties, by their management-API names (both directions). */
+static const struct {
+    const char *key;
+    uint16_t flag;
+    size_t off;
+} string_props[] = {
+    {"content_type", SPEC_PROP_CONTENT_TYPE, offsetof(struct spec_basic_props, content_type)},
+    {"content_encoding", SPEC_PROP_CONTENT_ENCODING,
+     offsetof(struct spec_basic_props, content_encoding)},
+    {"correlation_id", SPEC_PROP_CORRELATION_ID, offsetof(struct spec_basic_props, correlation_id)},
+    {"reply_to", SPEC_PROP_REPLY_TO, offsetof(struct spec_basic_props, reply_to)},
+    {"expiration", SPEC_PROP_EXPIRATION, offsetof(struct spec_basic_props, expiration)},
+    {"message_id", SPEC_PROP_MESSAGE_ID, offsetof(struct spec_basic_props, message_id)},
+    {"type", SPEC_PROP_TYPE, offsetof(struct spec_basic_props, type)},
+    {"user_id", SPEC_PROP_USER_ID, offsetof(struct spec_basic_props, user_id)},
+    {"app_id", SPEC_PROP_APP_ID, offsetof(struct spec_basic_props, app_id)},
+    {"cluster_id", SPEC_PROP_CLUSTER_ID, offsetof(struct spec_basic_props, cluster_id)},
+};
+
 /* Builds the content-header properties from the JSON "properties" object. */
 static int encode_props(const json_t *p, struct buf *out, char *err, size_t errlen)
 {
-    static const struct {
-        const char *key;
-        uint16_t flag;
-        size_t off;
-    } strs[] = {
-        {"content_type", SPEC_PROP_CONTENT_TYPE, offsetof(struct spec_basic_props, content_type)},
-        {"content_encoding", SPEC_PROP_CONTENT_ENCODING,
-         offsetof(struct spec_basic_props, content_encoding)},
-        {"correlation_id", SPEC_PROP_CORRELATION_ID,
-         offsetof(struct spec_basic_props, correlation_id)},
-        {"reply_to", SPEC_PROP_REPLY_TO, offsetof(struct spec_basic_props, reply_to)},
-        {"expiration", SPEC_PROP_EXPIRATION, offsetof(struct spec_basic_props, expiration)},
-        {"message_id", SPEC_PROP_MESSAGE_ID, offsetof(struct spec_basic_props, message_id)},
-        {"type", SPEC_PROP_TYPE, offsetof(struct spec_basic_props, type)},
-        {"user_id", SPEC_PROP_USER_ID, offsetof(struct spec_basic_props, user_id)},
-        {"app_id", SPEC_PROP_APP_ID, offsetof(struct spec_basic_props, app_id)},
-        {"cluster_id", SPEC_PROP_CLUSTER_ID, offsetof(struct spec_basic_props, cluster_id)},
-    };
     struct spec_basic_props pr;
     struct buf headers = {0};
     json_t *j;
@@ -460,16 +461,17 @@ static int encode_props(const json_t *p, struct buf *out, char *err, size_t errl
         snprintf(err, errlen, "properties must be an object");
         return -1;
     }
-    for (size_t i = 0; i < ARRAY_LEN(strs); i++) {
-        j = json_object_get(p, strs[i].key);
+    for (size_t i = 0; i < ARRAY_LEN(string_props); i++) {
+        j = json_object_get(p, string_props[i].key);
         if (!j)
             continue;
         if (!json_is_string(j) || json_string_length(j) > 255) {
-            snprintf(err, errlen, "property %s must be a string of at most 255 bytes", strs[i].key);
+            snprintf(err, errlen, "property %s must be a string of at most 255 bytes",
+                     string_props[i].key);
             goto out;
         }
-        pr.flags |= strs[i].flag;
-        memcpy((char *)&pr + strs[i].off, &(struct view){jview(j).p, jview(j).n},
+        pr.flags |= string_props[i].flag;
+        memcpy((char *)&pr + string_props[i].off, &(struct view){jview(j).p, jview(j).n},
                sizeof(struct view));
     }
     if ((j = json_object_get(p, "delivery_mode"))) {
@@ -628,34 +630,16 @@ out:
 
 json_t *mgmt__props_new(struct view raw)
 {
-    static const struct {
-        const char *key;
-        uint16_t flag;
-        size_t off;
-    } strs[] = {
-        {"content_type", SPEC_PROP_CONTENT_TYPE, offsetof(struct spec_basic_props, content_type)},
-        {"content_encoding", SPEC_PROP_CONTENT_ENCODING,
-         offsetof(struct spec_basic_props, content_encoding)},
-        {"correlation_id", SPEC_PROP_CORRELATION_ID,
-         offsetof(struct spec_basic_props, correlation_id)},
-        {"reply_to", SPEC_PROP_REPLY_TO, offsetof(struct spec_basic_props, reply_to)},
-        {"expiration", SPEC_PROP_EXPIRATION, offsetof(struct spec_basic_props, expiration)},
-        {"message_id", SPEC_PROP_MESSAGE_ID, offsetof(struct spec_basic_props, message_id)},
-        {"type", SPEC_PROP_TYPE, offsetof(struct spec_basic_props, type)},
-        {"user_id", SPEC_PROP_USER_ID, offsetof(struct spec_basic_props, user_id)},
-        {"app_id", SPEC_PROP_APP_ID, offsetof(struct spec_basic_props, app_id)},
-        {"cluster_id", SPEC_PROP_CLUSTER_ID, offsetof(struct spec_basic_props, cluster_id)},
-    };
     struct spec_basic_props pr;
     json_t *o = json_object();
 
     if (spec_decode_props(raw.p, raw.n, &pr) != 0)
         return o;
-    for (size_t i = 0; i < ARRAY_LEN(strs); i++)
-        if (pr.flags & strs[i].flag) {
+    for (size_t i = 0; i < ARRAY_LEN(string_props); i++)
+        if (pr.flags & string_props[i].flag) {
             struct view v;
-            memcpy(&v, (const char *)&pr + strs[i].off, sizeof(v));
-            json_object_set_new(o, strs[i].key, json_table_string_new(v));
+            memcpy(&v, (const char *)&pr + string_props[i].off, sizeof(v));
+            json_object_set_new(o, string_props[i].key, json_table_string_new(v));
         }
     if (pr.flags & SPEC_PROP_HEADERS)
         json_object_set_new(o, "headers", json_table_new(pr.headers));
