@@ -424,8 +424,10 @@ void conn__reply_text(const struct proto_err *err, char text[256])
     const char *name = spec_reply_name(err->code);
 
     /* RabbitMQ prefixes every reply text with the code's name; a shortstr
-     * holds 255 bytes, so the detail is cut to fit. */
-    snprintf(text, 256, "%s - %.200s", name ? name : "ERROR", err->text);
+     * holds 255 bytes, so a longer text ends in "..." after 252 of them
+     * (rabbit_binary_generator). */
+    if (snprintf(text, 256, "%s - %s", name ? name : "ERROR", err->text) > 255)
+        memcpy(text + 252, "...", 4);
 }
 
 static void send_close(struct conn *c, const struct proto_err *err)
