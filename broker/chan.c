@@ -1261,8 +1261,10 @@ static int header_frame(struct chan *ch, const struct frame *f)
     }
     ch->want_header = false;
     if ((props.flags & SPEC_PROP_USER_ID) &&
-        !view_eq_str(props.user_id, auth_user_name(conn_user(ch->conn)))) {
-        /* RabbitMQ validates user-id against the login (spec: MAY). */
+        !view_eq_str(props.user_id, auth_user_name(conn_user(ch->conn))) &&
+        !auth_user_has_tag(conn_user(ch->conn), "impersonator")) {
+        /* RabbitMQ validates user-id against the login (spec: MAY); users
+         * tagged impersonator may claim any (rabbit_access_control). */
         err_set(&err, SPEC_PRECONDITION_FAILED,
                 "user_id property set to '%.*s' but authenticated user was '%s'",
                 (int)props.user_id.n, (const char *)props.user_id.p,

@@ -538,9 +538,8 @@ static void apply(struct auth *a, const struct import *im, char *err, size_t err
         json_table_encode(json_object_get(o, "arguments"), &args, err, errlen);
         av = (struct view){args.p, args.len};
         if (!strcmp(sfield(o, "destination_type"), "queue")) {
-            struct queue *q = vhost_queue(c.vh, view_str(sfield(o, "destination")));
-            if (q)
-                ops_queue_bind(&c, q, view_str(sfield(o, "source")), key, av, true, &pe);
+            ops_queue_bind(&c, view_str(sfield(o, "destination")), view_str(sfield(o, "source")),
+                           key, av, true, &pe);
         } else {
             ops_exchange_bind(&c, view_str(sfield(o, "destination")), view_str(sfield(o, "source")),
                               key, av, true, &pe);

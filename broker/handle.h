@@ -34,6 +34,13 @@ int handle__check_access(struct chan *ch, enum auth_op op, const char *kind, str
  */
 struct queue *handle__queue(struct chan *ch, struct view name, struct view *name_out,
                             struct proto_err *err);
+/**
+ * The queue basic.get or basic.consume reads from, with RabbitMQ's checks in
+ * its order: "" means the last declared queue (404 "no previously declared
+ * queue"), then 403 without read permission, 404 when missing, 405 when
+ * exclusive to another connection. NULL with err set on failure.
+ */
+struct queue *handle__readable_queue(struct chan *ch, struct view name, struct proto_err *err);
 /** 405 RESOURCE_LOCKED unless q is usable from this channel's connection. */
 int handle__check_exclusive(struct chan *ch, const struct queue *q, struct proto_err *err);
 /** The exchange or NULL with 404 "no exchange 'x' in vhost '/'". */

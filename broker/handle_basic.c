@@ -34,9 +34,8 @@ int handle_basic_consume(struct chan *ch, const struct spec_basic_consume *a, st
 
     if (chan_is_reply_to(a->queue))
         return chan_consume_reply_to(ch, a->consumer_tag, a->no_ack, a->no_wait, err);
-    q = handle__queue(ch, a->queue, NULL, err);
-    if (!q || handle__check_exclusive(ch, q, err) < 0 ||
-        handle__check_access(ch, AUTH_READ, "queue", view_str(queue_name(q)), err) < 0)
+    q = handle__readable_queue(ch, a->queue, err);
+    if (!q)
         return -1;
     if (table_get(a->arguments, "x-priority", &v)) {
         if (!table_value_as_i64(&v, &prio) || prio < INT32_MIN || prio > INT32_MAX)
@@ -67,27 +66,27 @@ int handle_basic_cancel_ok(struct chan *ch, const struct spec_basic_cancel_ok *a
 
 int handle_basic_publish(struct chan *ch, const struct spec_basic_publish *a, struct proto_err *err)
 {
-    struct exch *x = handle__exch(ch, a->exchange, err);
+    struct exch *x;
 
-    if (!x)
+    /* RabbitMQ's order: immediate, write permission (so a refused user
+     * cannot probe which exchanges exist), existence, internal. */
+    if (a->immediate)
+        return err_set(err, SPEC_NOT_IMPLEMENTED, "immediate=true");
+    if (handle__check_access(ch, AUTH_WRITE, "exchange", a->exchange, err) < 0 ||
+        !(x = handle__exch(ch, a->exchange, err)))
         return -1;
     if (exch_flags(x) & EXCH_F_INTERNAL)
         return err_set(err, SPEC_ACCESS_REFUSED,
                        "cannot publish to internal exchange '%s' in vhost '%s'", exch_name(x),
                        conn_vhost(chan_conn(ch)));
-    if (a->immediate)
-        return err_set(err, SPEC_NOT_IMPLEMENTED, "immediate=true");
-    if (handle__check_access(ch, AUTH_WRITE, "exchange", a->exchange, err) < 0)
-        return -1;
     return chan_begin_publish(ch, x, a->routing_key, a->mandatory, err);
 }
 
 int handle_basic_get(struct chan *ch, const struct spec_basic_get *a, struct proto_err *err)
 {
-    struct queue *q = handle__queue(ch, a->queue, NULL, err);
+    struct queue *q = handle__readable_queue(ch, a->queue, err);
 
-    if (!q || handle__check_exclusive(ch, q, err) < 0 ||
-        handle__check_access(ch, AUTH_READ, "queue", view_str(queue_name(q)), err) < 0)
+    if (!q)
         return -1;
     chan_get(ch, q, a->no_ack);
     return 0;

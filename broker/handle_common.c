@@ -43,6 +43,20 @@ struct queue *handle__queue(struct chan *ch, struct view name, struct view *name
     return q;
 }
 
+struct queue *handle__readable_queue(struct chan *ch, struct view name, struct proto_err *err)
+{
+    struct queue *q;
+
+    if (!name.n && !(name = view_str(chan_last_queue(ch))).n) {
+        err_set(err, SPEC_NOT_FOUND, "no previously declared queue");
+        return NULL;
+    }
+    if (handle__check_access(ch, AUTH_READ, "queue", name, err) < 0 ||
+        !(q = handle__queue(ch, name, NULL, err)) || handle__check_exclusive(ch, q, err) < 0)
+        return NULL;
+    return q;
+}
+
 int handle__check_exclusive(struct chan *ch, const struct queue *q, struct proto_err *err)
 {
     return queue_check_access(q, conn_id(chan_conn(ch)), err);

@@ -79,22 +79,21 @@ int handle_queue_declare(struct chan *ch, const struct spec_queue_declare *a, st
     return 0;
 }
 
-/* queue.bind / unbind: the checks RabbitMQ makes before the exchange's own. */
+/* queue.bind / unbind: the shortcuts of the spec, then the shared rules. */
 static int bind(struct chan *ch, struct view qname, struct view xname, struct view key,
                 struct view args, bool is_bind, struct proto_err *err)
 {
     struct ops_ctx o;
-    struct queue *q;
+    struct view name = qname;
 
-    if (!xname.n)
-        return ops_default_exchange_refused(err);
-    if (!(q = handle__queue(ch, qname, NULL, err)))
-        return -1;
-    /* Spec: an empty key with an empty queue name binds with the queue's name. */
+    /* An empty queue name means the channel's last declared queue; an empty
+     * key with an empty queue name binds with that queue's name. */
+    if (!name.n && !(name = view_str(chan_last_queue(ch))).n)
+        return err_set(err, SPEC_NOT_FOUND, "no previously declared queue");
     if (!key.n && !qname.n)
-        key = view_str(queue_name(q));
+        key = name;
     ops_ctx_of(ch, &o);
-    return ops_queue_bind(&o, q, xname, key, args, is_bind, err);
+    return ops_queue_bind(&o, name, xname, key, args, is_bind, err);
 }
 
 int handle_queue_bind(struct chan *ch, const struct spec_queue_bind *a, struct proto_err *err)
@@ -109,6 +108,8 @@ int handle_queue_unbind(struct chan *ch, const struct spec_queue_unbind *a, stru
 {
     struct spec_method m;
 
+    if (!a->queue.n && !chan_last_queue(ch)[0])
+        return err_set(err, SPEC_NOT_FOUND, "no previously declared queue");
     /* RabbitMQ answers unbind-ok when the queue or exchange is missing:
      * the binding cannot exist, which is what the client asked for. */
     if (bind(ch, a->queue, a->exchange, a->routing_key, a->arguments, false, err) < 0 &&
@@ -120,14 +121,31 @@ int handle_queue_unbind(struct chan *ch, const struct spec_queue_unbind *a, stru
     return 0;
 }
 
+/* Looks up the queue a purge or delete names (the last declared one for "")
+ * after the permission check RabbitMQ makes first. Returns -1 with err set
+ * (403, or 404 for "" without a previous declare), else 0 with *q the queue
+ * or NULL when it does not exist (*name gets the expanded name). */
+static int checked_queue(struct chan *ch, struct ops_ctx *o, struct view *name, enum auth_op op,
+                         struct queue **q, struct proto_err *err)
+{
+    if (!name->n && !(*name = view_str(chan_last_queue(ch))).n)
+        return err_set(err, SPEC_NOT_FOUND, "no previously declared queue");
+    if (ops_check_access(o, op, "queue", *name, err) < 0)
+        return -1;
+    *q = vhost_queue(o->vh, *name);
+    return 0;
+}
+
 int handle_queue_purge(struct chan *ch, const struct spec_queue_purge *a, struct proto_err *err)
 {
-    struct queue *q = handle__queue(ch, a->queue, NULL, err);
+    struct view name = a->queue;
     struct ops_ctx o;
+    struct queue *q;
     size_t n;
 
     ops_ctx_of(ch, &o);
-    if (!q || ops_queue_purge(&o, q, &n, err) < 0)
+    if (checked_queue(ch, &o, &name, AUTH_READ, &q, err) < 0 || (!q && !ops_queue(&o, name, err)) ||
+        ops_queue_purge(&o, q, &n, err) < 0)
         return -1;
     if (!a->no_wait) {
         struct spec_method m;
@@ -141,13 +159,15 @@ int handle_queue_purge(struct chan *ch, const struct spec_queue_purge *a, struct
 
 int handle_queue_delete(struct chan *ch, const struct spec_queue_delete *a, struct proto_err *err)
 {
-    struct proto_err miss = {0};
-    struct queue *q = handle__queue(ch, a->queue, NULL, &miss);
+    struct view name = a->queue;
     struct ops_ctx o;
+    struct queue *q;
     size_t n = 0;
 
-    /* Deleting a queue that does not exist succeeds with a count of 0, as in RabbitMQ. */
     ops_ctx_of(ch, &o);
+    if (checked_queue(ch, &o, &name, AUTH_CONFIGURE, &q, err) < 0)
+        return -1;
+    /* Deleting a queue that does not exist succeeds with a count of 0, as in RabbitMQ. */
     if (q && ops_queue_delete(&o, q, a->if_unused, a->if_empty, &n, err) < 0)
         return -1;
     if (!a->no_wait) {

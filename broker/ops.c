@@ -104,16 +104,36 @@ static int inequivalent(const struct ops_ctx *c, const struct exch *x, enum exch
                    vh);
 }
 
-static int check_exchange_args(const struct ops_ctx *c, struct view name, struct view args,
-                               struct proto_err *err)
+/* The exchange an alternate-exchange or x-dead-letter-exchange argument of a
+ * new kind object names must be a string: 406 "invalid type 'signedint' for
+ * arg 'alternate-exchange' in exchange 'x' in vhost '/'" (rabbit_misc:r_arg,
+ * checked by rabbit_channel before the other arguments). */
+static int check_target_type(const struct ops_ctx *c, const char *kind, struct view name,
+                             struct view args, const char *key, struct proto_err *err)
 {
     struct table_value v;
 
-    if (table_get(args, "alternate-exchange", &v) && v.type != TABLE_LONGSTR)
+    if (table_get(args, key, &v) && v.type != TABLE_LONGSTR)
         return err_set(err, SPEC_PRECONDITION_FAILED,
-                       "invalid arg 'alternate-exchange' for exchange '%.*s' in vhost '%s': "
-                       "{unacceptable_type,%c}",
-                       (int)name.n, (const char *)name.p, vhost_name(c->vh), (char)v.type);
+                       "invalid type '%s' for arg '%s' in %s '%.*s' in vhost '%s'",
+                       table_type_name(v.type), key, kind, (int)name.n, (const char *)name.p,
+                       vhost_name(c->vh));
+    return 0;
+}
+
+/* An alternate-exchange or x-dead-letter-exchange argument naming exchange
+ * target: RabbitMQ asks for read permission on the object being created and
+ * write permission on the target, as routing to it is a publish. */
+static int check_target_access(const struct ops_ctx *c, const char *kind, struct view name,
+                               struct view args, const char *key, struct proto_err *err)
+{
+    struct table_value v;
+
+    if (!table_get(args, key, &v) || v.type != TABLE_LONGSTR)
+        return 0;
+    if (ops_check_access(c, AUTH_READ, kind, name, err) < 0 ||
+        ops_check_access(c, AUTH_WRITE, "exchange", v.v.str, err) < 0)
+        return -1;
     return 0;
 }
 
@@ -125,24 +145,28 @@ int ops_exchange_declare(const struct ops_ctx *c, struct view name, struct view 
 
     if (created)
         *created = false;
-    if (!name.n)
-        return ops_default_exchange_refused(err);
-    x = vhost_exch(c->vh, name);
+    /* RabbitMQ's order: type, default exchange, configure permission, then
+     * the checks that only apply to a new exchange. */
     if (exch_type_parse(type_name, &type) < 0)
         return err_set(err, SPEC_COMMAND_INVALID, "unknown exchange type '%.*s'", (int)type_name.n,
                        (const char *)type_name.p);
-    /* RabbitMQ checks the reserved prefix only when creating, so
-     * redeclaring amq.direct with its own properties is fine. */
+    if (!name.n)
+        return ops_default_exchange_refused(err);
+    if (ops_check_access(c, AUTH_CONFIGURE, "exchange", name, err) < 0)
+        return -1;
+    x = vhost_exch(c->vh, name);
+    /* The reserved prefix is checked only when creating, so redeclaring
+     * amq.direct with its own properties is fine. */
     if (!x && is_reserved(name))
         return err_set(err, SPEC_ACCESS_REFUSED,
                        "exchange name '%.*s' contains reserved prefix 'amq.*'", (int)name.n,
                        (const char *)name.p);
-    if (ops_check_access(c, AUTH_CONFIGURE, "exchange", name, err) < 0 ||
-        check_exchange_args(c, name, args, err) < 0)
-        return -1;
     if (x && !exch_is_equivalent(x, type, flags, args))
         return inequivalent(c, x, type, flags, err);
     if (!x) {
+        if (check_target_type(c, "exchange", name, args, "alternate-exchange", err) < 0 ||
+            check_target_access(c, "exchange", name, args, "alternate-exchange", err) < 0)
+            return -1;
         vhost_add_exch(c->vh, exch_create(name, type, flags, args));
         if (created)
             *created = true;
@@ -182,12 +206,16 @@ int ops_exchange_bind(const struct ops_ctx *c, struct view dst_name, struct view
 {
     struct exch *src, *dst;
 
+    /* RabbitMQ's order (binding_action_with_checks): write on the destination,
+     * the default exchange at either end, read on the source, then existence,
+     * source first. */
+    if (ops_check_access(c, AUTH_WRITE, "exchange", dst_name, err) < 0)
+        return -1;
     if (!dst_name.n || !src_name.n)
         return ops_default_exchange_refused(err);
-    if (!(dst = ops_exchange(c, dst_name, err)) || !(src = ops_exchange(c, src_name, err)))
+    if (ops_check_access(c, AUTH_READ, "exchange", src_name, err) < 0)
         return -1;
-    if (ops_check_access(c, AUTH_WRITE, "exchange", dst_name, err) < 0 ||
-        ops_check_access(c, AUTH_READ, "exchange", src_name, err) < 0)
+    if (!(src = ops_exchange(c, src_name, err)) || !(dst = ops_exchange(c, dst_name, err)))
         return -1;
     if (bind) {
         if (exch_bind_exch(src, dst, key, args, err) < 0)
@@ -228,6 +256,9 @@ struct queue *ops_queue_declare(const struct ops_ctx *c, struct view name, unsig
             return NULL;
         return q;
     }
+    if (check_target_type(c, "queue", name, args, "x-dead-letter-exchange", err) < 0 ||
+        check_target_access(c, "queue", name, args, "x-dead-letter-exchange", err) < 0)
+        return NULL;
     q = queue_create(view_str(vhost_name(c->vh)), name, flags, args,
                      (flags & QUEUE_F_EXCLUSIVE) ? c->conn_id : 0, err);
     if (!q)
@@ -243,8 +274,8 @@ int ops_queue_delete(const struct ops_ctx *c, struct queue *q, bool if_unused, b
 {
     if (count)
         *count = 0;
-    if (queue_check_access(q, c->conn_id, err) < 0 ||
-        ops_check_access(c, AUTH_CONFIGURE, "queue", view_str(queue_name(q)), err) < 0)
+    if (ops_check_access(c, AUTH_CONFIGURE, "queue", view_str(queue_name(q)), err) < 0 ||
+        queue_check_access(q, c->conn_id, err) < 0)
         return -1;
     if (if_unused && queue_consumer_count(q) > 0)
         return err_set(err, SPEC_PRECONDITION_FAILED, "queue '%s' in vhost '%s' in use",
@@ -264,8 +295,8 @@ int ops_queue_purge(const struct ops_ctx *c, struct queue *q, size_t *count, str
 {
     size_t n;
 
-    if (queue_check_access(q, c->conn_id, err) < 0 ||
-        ops_check_access(c, AUTH_READ, "queue", view_str(queue_name(q)), err) < 0)
+    if (ops_check_access(c, AUTH_READ, "queue", view_str(queue_name(q)), err) < 0 ||
+        queue_check_access(q, c->conn_id, err) < 0)
         return -1;
     n = queue_purge(q);
     if (count)
@@ -273,16 +304,22 @@ int ops_queue_purge(const struct ops_ctx *c, struct queue *q, size_t *count, str
     return 0;
 }
 
-int ops_queue_bind(const struct ops_ctx *c, struct queue *q, struct view xname, struct view key,
+int ops_queue_bind(const struct ops_ctx *c, struct view qname, struct view xname, struct view key,
                    struct view args, bool bind, struct proto_err *err)
 {
-    struct exch *x = ops_exchange(c, xname, err);
+    struct queue *q;
+    struct exch *x;
 
-    if (!x)
+    /* RabbitMQ's order (binding_action_with_checks): write on the queue, the
+     * default exchange, read on the exchange, then existence (exchange
+     * first) and exclusive ownership. */
+    if (ops_check_access(c, AUTH_WRITE, "queue", qname, err) < 0)
         return -1;
-    if (queue_check_access(q, c->conn_id, err) < 0 ||
-        ops_check_access(c, AUTH_WRITE, "queue", view_str(queue_name(q)), err) < 0 ||
-        ops_check_access(c, AUTH_READ, "exchange", xname, err) < 0)
+    if (!xname.n)
+        return ops_default_exchange_refused(err);
+    if (ops_check_access(c, AUTH_READ, "exchange", xname, err) < 0 ||
+        !(x = ops_exchange(c, xname, err)) || !(q = ops_queue(c, qname, err)) ||
+        queue_check_access(q, c->conn_id, err) < 0)
         return -1;
     if (bind) {
         if (exch_bind_queue(x, q, key, args, err) < 0)

@@ -49,11 +49,14 @@ struct queue *ops_queue(const struct ops_ctx *c, struct view name, struct proto_
 
 /**
  * Declares (creates, or checks the equivalence of) exchange name of type
- * (a type name, checked here: 503 "unknown exchange type 'x'"). Refuses the
- * default exchange and new "amq." names (403), checks configure permission and
- * the alternate-exchange argument type (406), and a redeclare's equivalence
- * (406 "inequivalent arg 'type' for exchange ..."). args are checked table
- * contents, copied. *created (may be NULL) tells whether it was new.
+ * (a type name, checked here: 503 "unknown exchange type 'x'"). In
+ * RabbitMQ's order: refuses the default exchange (403), checks configure
+ * permission (403), refuses new "amq." names (403), checks a redeclare's
+ * equivalence (406 "inequivalent arg 'type' for exchange ..."); a new
+ * exchange's alternate-exchange must be a string (406 "invalid type ...")
+ * and needs read permission on the new exchange and write permission on the
+ * alternate (403). args are checked table contents, copied. *created (may be
+ * NULL) tells whether it was new.
  */
 int ops_exchange_declare(const struct ops_ctx *c, struct view name, struct view type,
                          unsigned flags, struct view args, bool *created, struct proto_err *err);
@@ -67,9 +70,11 @@ int ops_exchange_delete(const struct ops_ctx *c, struct view name, bool if_unuse
                         struct proto_err *err);
 /**
  * exchange.bind / unbind (bind false): messages flow from src to dst.
- * 403 for the default exchange and without write permission on dst or read
- * permission on src; 404 when either is missing. Unbinding a missing binding
- * is a no-op; an auto-delete source left without bindings goes.
+ * In RabbitMQ's order: 403 without write permission on dst, for the default
+ * exchange at either end, without read permission on src; then 404 when src
+ * or dst is missing. Permissions come first, so a refused user learns
+ * nothing about what exists. Unbinding a missing binding is a no-op; an
+ * auto-delete source left without bindings goes.
  */
 int ops_exchange_bind(const struct ops_ctx *c, struct view dst, struct view src, struct view key,
                       struct view args, bool bind, struct proto_err *err);
@@ -79,33 +84,37 @@ int ops_queue_name_check(struct view name, struct proto_err *err);
 /**
  * Declares queue name (non-empty; generating a name, and checking a client's
  * name with ops_queue_name_check first, are the caller's business): 403
- * without configure permission; an existing queue
- * must be usable by c->conn_id (405) and equivalent (406); a new one is
- * created (argument errors 406) with c->conn_id as exclusive owner when flags
- * has QUEUE_F_EXCLUSIVE. Returns the queue (borrowed from the registry) or
- * NULL. *created (may be NULL) tells whether it was new.
+ * without configure permission (a server-named queue is checked under its
+ * generated name, as in RabbitMQ); an existing queue must be usable by
+ * c->conn_id (405) and equivalent (406); a new one's x-dead-letter-exchange
+ * must be a string (406 "invalid type ...") and needs read permission on the
+ * queue and write permission on that exchange (403); then it is created (argument errors 406)
+ * with c->conn_id as exclusive owner when flags has QUEUE_F_EXCLUSIVE.
+ * Returns the queue (borrowed from the registry) or NULL. *created (may be
+ * NULL) tells whether it was new.
  */
 struct queue *ops_queue_declare(const struct ops_ctx *c, struct view name, unsigned flags,
                                 struct view args, bool *created, struct proto_err *err);
 /**
- * Deletes q (borrowed; it must belong to c->vh): 405 when exclusive to another
- * connection, 403 without configure permission, 406 "queue 'q' in vhost '/'
- * in use" (if_unused, consumers) or "... not empty" (if_empty, ready
- * messages). *count (may be NULL) gets the ready messages dropped.
+ * Deletes q (borrowed; it must belong to c->vh): 403 without configure
+ * permission, 405 when exclusive to another connection, 406 "queue 'q' in
+ * vhost '/' in use" (if_unused, consumers) or "... not empty" (if_empty,
+ * ready messages). *count (may be NULL) gets the ready messages dropped.
+ * AMQP callers check the permission by name before looking the queue up
+ * (RabbitMQ refuses a missing queue the user may not configure).
  */
 int ops_queue_delete(const struct ops_ctx *c, struct queue *q, bool if_unused, bool if_empty,
                      size_t *count, struct proto_err *err);
-/** Purges q: 405 when exclusive to another connection, 403 without read permission. */
+/** Purges q: 403 without read permission, 405 when exclusive to another connection. */
 int ops_queue_purge(const struct ops_ctx *c, struct queue *q, size_t *count, struct proto_err *err);
 /**
- * queue.bind / unbind (bind false) of q (borrowed) to exchange xname: 404 when
- * the exchange is missing, 405 when q is exclusive to another connection, 403
- * without write permission on q or read permission on the exchange; bind
- * errors of the exchange module (406 x-match). The default exchange must be
- * refused by the caller first (ops_default_exchange_refused), as RabbitMQ
- * checks it before looking the queue up.
+ * queue.bind / unbind (bind false) of queue qname to exchange xname, in
+ * RabbitMQ's order: 403 without write permission on the queue, for the
+ * default exchange, without read permission on the exchange; 404 when the
+ * exchange, then the queue, is missing; 405 when the queue is exclusive to
+ * another connection; bind errors of the exchange module (406 x-match).
  */
-int ops_queue_bind(const struct ops_ctx *c, struct queue *q, struct view xname, struct view key,
+int ops_queue_bind(const struct ops_ctx *c, struct view qname, struct view xname, struct view key,
                    struct view args, bool bind, struct proto_err *err);
 
 #endif

@@ -1199,7 +1199,7 @@ void mgmt__h_bindings_between(struct mgmt_req *r)
         if (!src || !exch_name(src)[0])
             rc = ops_default_exchange_refused(&e);
         else if (dq)
-            rc = ops_queue_bind(&o, dq, view_str(s), k, a, true, &e);
+            rc = ops_queue_bind(&o, view_str(d), view_str(s), k, a, true, &e);
         else
             rc = ops_exchange_bind(&o, view_str(d), view_str(s), k, a, true, &e);
         if (rc < 0) {
@@ -1275,7 +1275,8 @@ void mgmt__h_binding(struct mgmt_req *r)
         if (!exch_name(src)[0])
             rc = ops_default_exchange_refused(&e);
         else if (dq)
-            rc = ops_queue_bind(&o, dq, view_str(exch_name(src)), k, a, false, &e);
+            rc = ops_queue_bind(&o, view_str(queue_name(dq)), view_str(exch_name(src)), k, a, false,
+                                &e);
         else
             rc = ops_exchange_bind(&o, view_str(exch_name(dx)), view_str(exch_name(src)), k, a,
                                    false, &e);
