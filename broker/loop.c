@@ -43,7 +43,7 @@ struct loop {
     int listen_fd;
     ev_io accept_w;
     ev_prepare prepare_w;
-    ev_signal sigterm_w, sigint_w;
+    ev_signal sigterm_w, sigint_w, sighup_w;
     ev_timer shutdown_w;
     ev_timer expiry_w;     /* the queue module's next message/queue expiry */
     ev_async store_w;      /* the message store's sync thread finished something */
@@ -308,6 +308,20 @@ static void on_signal(struct ev_loop *ev, ev_signal *w, int revents)
     /* The prepare hook breaks the loop once every connection is gone. */
 }
 
+/* SIGHUP: reopen the log file (logrotate renames it, then signals us). */
+static void on_sighup(struct ev_loop *ev, ev_signal *w, int revents)
+{
+    int rc = log_reopen();
+
+    (void)ev;
+    (void)w;
+    (void)revents;
+    if (rc == 0)
+        log_info("SIGHUP: log file reopened");
+    else if (rc > 0)
+        log_info("SIGHUP: logging to stderr, nothing to reopen");
+}
+
 struct loop *loop_create(const struct config *cfg, struct auth *auth)
 {
     struct loop *l = xcalloc(1, sizeof(*l));
@@ -331,6 +345,8 @@ struct loop *loop_create(const struct config *cfg, struct auth *auth)
     ev_signal_start(l->ev, &l->sigterm_w);
     ev_signal_init(&l->sigint_w, on_signal, SIGINT);
     ev_signal_start(l->ev, &l->sigint_w);
+    ev_signal_init(&l->sighup_w, on_sighup, SIGHUP);
+    ev_signal_start(l->ev, &l->sighup_w);
     signal(SIGPIPE, SIG_IGN);
     return l;
 }
