@@ -2,6 +2,7 @@
 #include "broker/auth.h"
 
 #include <assert.h>
+#include <netinet/in.h>
 #include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -59,6 +60,8 @@ struct auth {
     size_t n_vhosts;
     auth_change_fn *changed; /* told after every successful change */
     void *changed_arg;
+    char **loopback; /* loopback_users */
+    size_t n_loopback;
 };
 
 static void changed(struct auth *a)
@@ -641,6 +644,7 @@ void auth_destroy(struct auth *a)
     for (size_t i = 0; i < a->n_vhosts; i++)
         free(a->vhosts[i]);
     free(a->vhosts);
+    auth_set_loopback_users(a, NULL, 0);
     free(a);
 }
 
@@ -852,4 +856,40 @@ bool auth_check(const struct auth *a, const struct auth_user *u, struct view vho
         return false;
     p = user_perm(u, vhost);
     return p && pattern_match(&p->pat[op], resource);
+}
+
+/* ---- loopback-only users ---- */
+
+void auth_set_loopback_users(struct auth *a, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < a->n_loopback; i++)
+        free(a->loopback[i]);
+    free(a->loopback);
+    a->loopback = n ? xcalloc(n, sizeof(*a->loopback)) : NULL;
+    for (size_t i = 0; i < n; i++)
+        a->loopback[i] = xstrdup(names[i]);
+    a->n_loopback = n;
+}
+
+bool auth_addr_is_loopback(const struct sockaddr *addr)
+{
+    if (addr->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)addr;
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (addr->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)addr;
+        const uint8_t *b = in6->sin6_addr.s6_addr;
+        return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
+               (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && b[12] == 127);
+    }
+    return false;
+}
+
+bool auth_loopback_allowed(const struct auth *a, const char *user, const struct sockaddr *addr)
+{
+    for (size_t i = 0; i < a->n_loopback; i++)
+        if (strcmp(a->loopback[i], user) == 0)
+            return addr && auth_addr_is_loopback(addr);
+    return true;
 }

@@ -245,4 +245,27 @@ bool auth_vhost_access(const struct auth *a, const struct auth_user *u, struct v
 bool auth_check(const struct auth *a, const struct auth_user *u, struct view vhost, enum auth_op op,
                 struct view resource);
 
+/* ---- loopback-only users ---- */
+
+struct sockaddr;
+
+/**
+ * Sets the users who may only log in over a loopback interface (RabbitMQ's
+ * loopback_users; the config's list, ["guest"] by default). The n names are
+ * copied and replace the previous list; n 0 lifts the restriction.
+ */
+void auth_set_loopback_users(struct auth *a, const char *const *names, size_t n);
+
+/** True if addr (borrowed; any family) is 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104. */
+bool auth_addr_is_loopback(const struct sockaddr *addr);
+
+/**
+ * Whether user (a name) may log in through a connection with address addr,
+ * as rabbit_access_control:check_user_loopback: true unless the user is a
+ * loopback user and addr is not a loopback address. RabbitMQ checks the
+ * broker's own end of an AMQP socket and the client's end of an HTTP one;
+ * callers pass the address to judge.
+ */
+bool auth_loopback_allowed(const struct auth *a, const char *user, const struct sockaddr *addr);
+
 #endif

@@ -50,11 +50,13 @@ enum ftype {
     T_UINT,   /* unsigned integer member of `size` bytes, range min..max */
     T_NUMBER, /* integer or real into a double, range min..max */
     T_ENUM,   /* one of names[0..max) into an int-sized enum */
-    T_TAGS,   /* array of strings, or one comma-separated string: char ** plus a count */
+    T_TAGS,   /* array of strings, or one comma-separated string: char ** plus a count;
+                 def_str (if any) is the one-element default list */
     T_CHECK,  /* a string that is validated but not stored (users[].password) */
 };
 
 #define F_REQUIRED 1u
+#define F_ARRAY_ONLY 2u /* T_TAGS: an array of strings only, no comma-separated string */
 
 /* Cross-checks of item i of an array, once its fields are loaded. */
 typedef int item_check_fn(struct loader *ld, json_t *item, void *items, size_t i);
@@ -105,6 +107,11 @@ struct field {
     {                                                                                              \
         .key = #m, .type = T_TAGS, .off = offsetof(rec, m), .count_off = offsetof(rec, n_##m),     \
         .min = 1, .max = NAME_MAX_LEN                                                              \
+    }
+#define NAME_LIST(rec, m, d)                                                                       \
+    {                                                                                              \
+        .key = #m, .type = T_TAGS, .flags = F_ARRAY_ONLY, .off = offsetof(rec, m),                 \
+        .count_off = offsetof(rec, n_##m), .min = 1, .max = NAME_MAX_LEN, .def_str = d             \
     }
 #define OBJECT(k, t)                                                                               \
     {                                                                                              \
@@ -191,6 +198,8 @@ static const struct field config_fields[] = {
     OBJECT("listeners", listener_fields),
     STRING(struct config, data_dir, 1, 4096, "./data"),
     ENUM(struct config, log_level, log_level_names, CONFIG_LOG_INFO),
+    STRING(struct config, log_file, 1, 4096, NULL),
+    NAME_LIST(struct config, loopback_users, "guest"),
     OBJECT("limits", limit_fields),
     OBJECT("durability", durability_fields),
     ARRAY(struct config, users, struct config_user, user_fields, check_user, default_users),
@@ -462,7 +471,7 @@ static int load_tags(struct loader *ld, json_t *v, const struct field *f, char *
     char **tags;
     size_t n = 0, cap;
 
-    if (json_is_string(v)) {
+    if (json_is_string(v) && !(f->flags & F_ARRAY_ONLY)) {
         const char *s = json_string_value(v);
 
         cap = 1;
@@ -645,6 +654,13 @@ static int load_default(struct loader *ld, const struct field *f, char *rec)
         set_int(rec, f->off, (int)f->def);
         return 0;
     case T_TAGS:
+        if (f->def_str) {
+            char **list = xcalloc(1, sizeof(*list));
+            list[0] = xstrdup(f->def_str);
+            set_ptr(rec, f->off, list);
+            set_count(rec, f->count_off, 1);
+        }
+        return 0;
     case T_CHECK:
     case T_END:
     default:

@@ -82,6 +82,12 @@ struct config {
 
     char *data_dir;                  /* default "./data", 1..4096 bytes */
     enum config_log_level log_level; /* default CONFIG_LOG_INFO */
+    char *log_file;                  /* NULL (default): stderr; reopened on SIGHUP */
+    /* Users who may only connect over a loopback interface (RabbitMQ's
+     * loopback_users): an array of names, default ["guest"]; [] lets every
+     * user connect from anywhere. */
+    char **loopback_users;
+    size_t n_loopback_users;
 
     /* "limits" */
     uint32_t frame_max;        /* bytes, 4096..1048576, default 131072 */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "amqp/frame.h"
@@ -116,6 +117,14 @@ uint64_t conn_id(const struct conn *c)
 const char *conn_peer(const struct conn *c)
 {
     return c->peer;
+}
+
+bool conn_local_addr(const struct conn *c, struct sockaddr_storage *ss)
+{
+    socklen_t len = sizeof(*ss);
+
+    memset(ss, 0, sizeof(*ss));
+    return getsockname(c->fd, (struct sockaddr *)ss, &len) == 0;
 }
 
 struct loop *conn_loop(struct conn *c)

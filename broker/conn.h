@@ -73,6 +73,9 @@ void conn_set_blocked(struct conn *c, bool blocked, const char *reason);
 /* ---- accessors used by the handlers ---- */
 uint64_t conn_id(const struct conn *c);
 const char *conn_peer(const struct conn *c);
+struct sockaddr_storage;
+/** The broker's end of the socket (getsockname) into *ss; false if unknown. */
+bool conn_local_addr(const struct conn *c, struct sockaddr_storage *ss);
 struct loop *conn_loop(struct conn *c);
 const struct auth_user *conn_user(const struct conn *c);
 /** The vhost opened by connection.open; empty before. Borrowed. */

@@ -2,6 +2,7 @@
 /* handle_connection: the connection class (spec §1.4.2): login, tune, open, close. */
 #include <inttypes.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "amqp/table.h"
 #include "broker/auth.h"
@@ -59,11 +60,24 @@ static bool wants_auth_failure_close(struct view client_props)
            v.v.b;
 }
 
+/* loopback_users: RabbitMQ judges an AMQP connection by the broker's own end
+ * of the socket (rabbit_net:is_loopback on sockname), so a client reaching a
+ * wildcard listener through a non-loopback address is refused. */
+static bool local_login_allowed(struct conn *c, const struct auth_user *u)
+{
+    struct sockaddr_storage ss;
+    bool known = conn_local_addr(c, &ss);
+
+    return auth_loopback_allowed(loop_auth(conn_loop(c)), auth_user_name(u),
+                                 known ? (const struct sockaddr *)&ss : NULL);
+}
+
 int handle_connection_start_ok(struct conn *c, const struct spec_connection_start_ok *a,
                                struct proto_err *err)
 {
     struct view user = {0}, pass = {0};
     struct auth_user *u;
+    char shown[200];
     int r;
 
     if (view_eq_str(a->mechanism, "PLAIN"))
@@ -79,23 +93,29 @@ int handle_connection_start_ok(struct conn *c, const struct spec_connection_star
                        "The response could not be parsed.",
                        (int)a->mechanism.n, (const char *)a->mechanism.p);
     u = auth_login(loop_auth(conn_loop(c)), user, pass);
+    if (!u) {
+        /* RabbitMQ's log line; the client only learns that it was refused. */
+        log_warn("conn %" PRIu64 " (%s): %.*s login refused: user '%s' - invalid credentials",
+                 conn_id(c), conn_peer(c), (int)a->mechanism.n, (const char *)a->mechanism.p,
+                 log_escape(user, shown, sizeof(shown)));
+    } else if (!local_login_allowed(c, u)) {
+        log_error("conn %" PRIu64 " (%s): %.*s login refused: user '%s' can only connect via "
+                  "localhost",
+                  conn_id(c), conn_peer(c), (int)a->mechanism.n, (const char *)a->mechanism.p,
+                  log_escape(user, shown, sizeof(shown)));
+        auth_user_unref(&u);
+    }
     if (!u && !wants_auth_failure_close(a->client_properties)) {
         /* Without authentication_failure_close the spec's rule applies:
          * close the socket without a word (as RabbitMQ does). */
-        log_warn("conn %" PRIu64 " (%s): login refused for user '%.*s'; closing", conn_id(c),
-                 conn_peer(c), (int)(user.n > 64 ? 64 : user.n), (const char *)user.p);
         conn_close_now(c);
         return 0;
     }
-    if (!u) {
-        log_warn("conn %" PRIu64 " (%s): login refused for user '%.*s' (%.*s)", conn_id(c),
-                 conn_peer(c), (int)(user.n > 64 ? 64 : user.n), (const char *)user.p,
-                 (int)a->mechanism.n, (const char *)a->mechanism.p);
+    if (!u)
         return err_set(err, SPEC_ACCESS_REFUSED,
                        "Login was refused using authentication mechanism %.*s. "
                        "For details see the broker logfile.",
                        (int)a->mechanism.n, (const char *)a->mechanism.p);
-    }
     conn__set_user_take(c, u, a->client_properties);
     conn__send_tune(c);
     return 0;

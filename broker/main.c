@@ -146,8 +146,14 @@ int main(int argc, char **argv)
     if (data_dir)
         config_set_data_dir(cfg, data_dir);
     log_set_level((enum log_level)cfg->log_level);
+    if (cfg->log_file && log_open(cfg->log_file, err, sizeof(err)) < 0) {
+        fprintf(stderr, "leveret: log_file '%s': %s\n", cfg->log_file, err);
+        config_destroy(cfg);
+        return 1;
+    }
 
     auth = auth_create();
+    auth_set_loopback_users(auth, (const char *const *)cfg->loopback_users, cfg->n_loopback_users);
     if (make_dirs(cfg->data_dir) < 0) {
         fprintf(stderr, "leveret: data_dir '%s': %s\n", cfg->data_dir, strerror(errno));
         auth_destroy(auth);
@@ -184,5 +190,6 @@ int main(int argc, char **argv)
     vhost_remove_all();
     auth_destroy(auth);
     config_destroy(cfg);
+    log_close();
     return rc == 0 ? 0 : 1;
 }

@@ -148,26 +148,43 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, struct mgmt_req *
 
 static const char realm[] = "Basic realm=\"RabbitMQ Management\"";
 
-/* Basic auth against the broker's users. Returns a new reference or NULL
- * after filling the 401 reply. */
+/* Basic auth against the broker's users, with RabbitMQ's checks in its
+ * order (rabbit_web_dispatch_access_control:is_authorized): credentials,
+ * loopback_users (judged by the client's address, as cowboy_req:peer), then
+ * a management tag. Returns a new reference, or NULL after filling the 401
+ * reply; only missing or wrong credentials ask for new ones. */
 static struct auth_user *authenticate(struct mgmt *m, struct MHD_Connection *conn,
                                       struct mgmt_req *r)
 {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     char *pass = NULL;
     char *name = MHD_basic_auth_get_username_password(conn, &pass);
     struct auth_user *u = NULL;
+    char shown[200];
 
     if (!name) {
         r->status = 401; /* no credentials: RabbitMQ sends an empty body */
+        r->challenge = true;
         goto out;
     }
+    log_escape(view_str(name), shown, sizeof(shown));
     u = auth_login(m->ctx.auth, view_str(name), view_str(pass ? pass : ""));
     if (!u) {
         /* RabbitMQ spells it "not_authorized" here and "not_authorised" elsewhere. */
         mgmt_reply_error(r, 401, "not_authorized", "Login failed");
-        log_info("management: login failed for user '%s'", name);
+        r->challenge = true;
+        log_warn("management: HTTP access denied: user '%s' - invalid credentials", shown);
+    } else if (!auth_loopback_allowed(m->ctx.auth, auth_user_name(u),
+                                      ci ? ci->client_addr : NULL)) {
+        mgmt_reply_not_authorised(r, "User can only log in via localhost");
+        log_warn("management: HTTP access denied: user '%s' - User can only log in via "
+                 "localhost",
+                 shown);
+        auth_user_unref(&u);
     } else if (!mgmt_user_is_management(u)) {
         mgmt_reply_not_authorised(r, "Not management user");
+        log_warn("management: HTTP access denied: user '%s' - Not management user", shown);
         auth_user_unref(&u);
     }
 out:
@@ -239,8 +256,12 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     }
     if (!r.status)
         r.status = 500;
-    log_debug("management: %s %s -> %u", method, url, r.status);
-    ret = send_reply(conn, &r, r.status == 401 ? realm : NULL, allow[0] ? allow : NULL);
+    if (log_enabled(LOG_DEBUG)) {
+        char shown[300];
+        log_debug("management: %s %s -> %u", method,
+                  log_escape(view_str(url), shown, sizeof(shown)), r.status);
+    }
+    ret = send_reply(conn, &r, r.challenge ? realm : NULL, allow[0] ? allow : NULL);
     json_decref(r.json);
     free(r.text);
     free(scratch);

@@ -48,6 +48,7 @@ struct mgmt_req {
     const char *body;  /* request body (not NUL-terminated); may be NULL */
     size_t body_len;
     const struct auth_user *user; /* NULL on the Prometheus listener */
+    bool challenge;               /* a 401 that asks for credentials (WWW-Authenticate) */
 
     /* reply */
     unsigned status;

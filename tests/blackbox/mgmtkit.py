@@ -22,15 +22,15 @@ class Response:
 
 
 def call(port, method, path, body=None, user="guest", password="guest", raw=None,
-         headers=None):
-    """One request to 127.0.0.1:port; path is used as given (already escaped)."""
+         headers=None, host="127.0.0.1"):
+    """One request to host:port; path is used as given (already escaped)."""
     h = {"content-type": "application/json"}
     if user is not None:
         h["Authorization"] = "Basic " + base64.b64encode(
             ("%s:%s" % (user, password)).encode()).decode()
     h.update(headers or {})
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), data=data,
+    req = urllib.request.Request("http://%s:%d%s" % (host, port, path), data=data,
                                  method=method, headers=h)
     try:
         with urllib.request.urlopen(req, timeout=10) as r:

@@ -11,6 +11,10 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include "broker/auth.h"
 #include "broker/config.h"
 
@@ -641,6 +645,75 @@ static void test_auth_change_hook_hears_every_successful_change(void **state)
     auth_destroy(a);
 }
 
+/* ---- loopback_users ---- */
+
+static struct sockaddr_storage v4(const char *a)
+{
+    struct sockaddr_storage ss;
+    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+    memset(&ss, 0, sizeof(ss));
+    in->sin_family = AF_INET;
+    assert_int_equal(inet_pton(AF_INET, a, &in->sin_addr), 1);
+    return ss;
+}
+
+static struct sockaddr_storage v6(const char *a)
+{
+    struct sockaddr_storage ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+    memset(&ss, 0, sizeof(ss));
+    in6->sin6_family = AF_INET6;
+    assert_int_equal(inet_pton(AF_INET6, a, &in6->sin6_addr), 1);
+    return ss;
+}
+
+static bool loopback(struct sockaddr_storage ss)
+{
+    return auth_addr_is_loopback((const struct sockaddr *)&ss);
+}
+
+static void test_auth_loopback_addresses_as_rabbit_net(void **state)
+{
+    (void)state;
+    assert_true(loopback(v4("127.0.0.1")));
+    assert_true(loopback(v4("127.255.3.4")));
+    assert_true(loopback(v6("::1")));
+    assert_true(loopback(v6("::ffff:127.0.0.1")));
+    assert_false(loopback(v4("192.0.2.2")));
+    assert_false(loopback(v4("10.0.0.1")));
+    assert_false(loopback(v4("0.0.0.0")));
+    assert_false(loopback(v4("128.0.0.1")));
+    assert_false(loopback(v6("::")));
+    assert_false(loopback(v6("::2")));
+    assert_false(loopback(v6("::ffff:192.0.2.2")));
+    assert_false(loopback(v6("fe80::1")));
+}
+
+static void test_auth_loopback_users_only_from_loopback(void **state)
+{
+    struct auth *a = auth_create();
+    const char *only_guest[] = {"guest"};
+    struct sockaddr_storage lo = v4("127.0.0.1"), out = v4("192.0.2.2");
+
+    (void)state;
+    /* No list: everyone from anywhere. */
+    assert_true(auth_loopback_allowed(a, "guest", (struct sockaddr *)&out));
+    auth_set_loopback_users(a, only_guest, 1);
+    assert_true(auth_loopback_allowed(a, "guest", (struct sockaddr *)&lo));
+    assert_false(auth_loopback_allowed(a, "guest", (struct sockaddr *)&out));
+    assert_false(auth_loopback_allowed(a, "guest", NULL)); /* unknown address: refused */
+    assert_true(auth_loopback_allowed(a, "app", (struct sockaddr *)&out));
+    assert_true(auth_loopback_allowed(a, "app", NULL));
+    assert_false(auth_loopback_allowed(a, "Guest", (struct sockaddr *)&lo) &&
+                 !auth_loopback_allowed(a, "Guest", (struct sockaddr *)&out)); /* exact names */
+    auth_set_loopback_users(a, NULL, 0); /* loopback_users: [] */
+    assert_true(auth_loopback_allowed(a, "guest", (struct sockaddr *)&out));
+    auth_set_loopback_users(a, only_guest, 1); /* freed by destroy */
+    auth_destroy(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -693,6 +766,8 @@ int main(void)
         cmocka_unit_test(test_auth_load_config_twice_clashes),
         cmocka_unit_test(test_auth_destroy_accepts_null),
         cmocka_unit_test(test_auth_change_hook_hears_every_successful_change),
+        cmocka_unit_test(test_auth_loopback_addresses_as_rabbit_net),
+        cmocka_unit_test(test_auth_loopback_users_only_from_loopback),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

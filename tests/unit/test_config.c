@@ -146,7 +146,38 @@ static void test_config_defaults_from_empty_object(void **state)
     assert_true(c->handshake_timeout == 10.0);
     assert_int_equal(c->disk_free_limit, 50000000);
     assert_int_equal(c->sync, CONFIG_SYNC_FSYNC);
+    assert_null(c->log_file);
+    assert_int_equal(c->n_loopback_users, 1);
+    assert_string_equal(c->loopback_users[0], "guest");
     config_destroy(c);
+}
+
+static void test_config_loopback_users_and_log_file(void **state)
+{
+    struct config *c = parse_ok("{\"loopback_users\": [], \"log_file\": \"/var/log/l.log\"}");
+
+    (void)state;
+    assert_int_equal(c->n_loopback_users, 0);
+    assert_string_equal(c->log_file, "/var/log/l.log");
+    config_destroy(c);
+    c = parse_ok("{\"loopback_users\": [\"guest\", \"ops\", \"guest\"]}");
+    assert_int_equal(c->n_loopback_users, 2);
+    assert_string_equal(c->loopback_users[0], "guest");
+    assert_string_equal(c->loopback_users[1], "ops");
+    config_destroy(c);
+}
+
+static void test_config_error_loopback_users_must_be_a_list_of_names(void **state)
+{
+    (void)state;
+    /* Unlike tags, no comma-separated string form. */
+    expect_error("{\"loopback_users\": \"guest\"}",
+                 "config.json:1:20: loopback_users: expected an array of strings, got a string");
+    expect_error("{\"loopback_users\": [\"\"]}",
+                 "config.json:1:21: loopback_users[0]: must not be empty");
+    expect_error("{\"loopback_users\": [1]}",
+                 "config.json:1:21: loopback_users[0]: expected a string, got an integer");
+    expect_error("{\"log_file\": \"\"}", "config.json:1:14: log_file: must not be empty");
 }
 
 static void test_config_durability_relaxed_sync(void **state)
@@ -864,6 +895,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_defaults_from_empty_object),
         cmocka_unit_test(test_config_durability_relaxed_sync),
+        cmocka_unit_test(test_config_loopback_users_and_log_file),
+        cmocka_unit_test(test_config_error_loopback_users_must_be_a_list_of_names),
         cmocka_unit_test(test_config_defaults_give_guest_on_root_vhost),
         cmocka_unit_test(test_config_default_equals_empty_object),
         cmocka_unit_test(test_config_shipped_file_loads),
