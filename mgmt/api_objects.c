@@ -62,15 +62,20 @@ struct conn_walk {
     json_t *arr;
 };
 
-static bool conn_visible(const struct mgmt_req *r, struct conn *c)
+/* rabbit_mgmt_util:is_authorized_user: a user's own connections and channels
+ * are theirs to read and close; monitoring users read everyone's and
+ * administrators also close them. Lists show what the user may read. */
+static bool conn_allowed(const struct mgmt_req *r, struct conn *c, bool to_close)
 {
-    const struct auth_user *u = conn_user(c);
-
-    if (!u || conn_state(c) < CONN_OPEN)
-        return false;
-    if (!r->user || mgmt__is_monitor(r))
+    if (!r->user || strcmp(auth_user_name(conn_user(c)), auth_user_name(r->user)) == 0)
         return true;
-    return strcmp(auth_user_name(u), auth_user_name(r->user)) == 0;
+    return to_close ? mgmt__is_admin(r) : mgmt__is_monitor(r);
+}
+
+/* Open connections only: one still in its handshake has no user yet. */
+static bool conn_listed(struct conn *c)
+{
+    return conn_user(c) && conn_state(c) >= CONN_OPEN;
 }
 
 static void walk_conn(struct conn *c, void *arg)
@@ -78,7 +83,7 @@ static void walk_conn(struct conn *c, void *arg)
     struct conn_walk *w = arg;
     char name[400];
 
-    if (!conn_visible(w->r, c) || (w->vhost && strcmp(w->vhost, conn_vhost(c)) != 0))
+    if (!conn_listed(c) || (w->vhost && strcmp(w->vhost, conn_vhost(c)) != 0))
         return;
     if (w->name) {
         mgmt_conn_name(w->r->ctx, c, name, sizeof(name));
@@ -86,9 +91,11 @@ static void walk_conn(struct conn *c, void *arg)
             w->found = c;
         return;
     }
-    json_array_append_new(w->arr, mgmt_connection_new(w->r->ctx, c));
+    if (conn_allowed(w->r, c, false))
+        json_array_append_new(w->arr, mgmt_connection_new(w->r->ctx, c));
 }
 
+/* The connection named name, whoever it belongs to (NULL: none). */
 static struct conn *find_conn(struct mgmt_req *r, struct view name)
 {
     char *n = xstrndup_view(name);
@@ -97,6 +104,23 @@ static struct conn *find_conn(struct mgmt_req *r, struct view name)
     conn_for_each(walk_conn, &w);
     free(n);
     return w.found;
+}
+
+/* 404 when there is no such connection, 401 when it is not the user's to
+ * read (or to close); else the connection. */
+static struct conn *conn_arg(struct mgmt_req *r, bool to_close)
+{
+    struct conn *c = find_conn(r, mgmt_arg(r, 0));
+
+    if (!c) {
+        mgmt_reply_not_found(r);
+        return NULL;
+    }
+    if (!conn_allowed(r, c, to_close)) {
+        mgmt_reply_not_authorised(r, "User not authorised to access object");
+        return NULL;
+    }
+    return c;
 }
 
 void mgmt__h_connections(struct mgmt_req *r)
@@ -118,10 +142,10 @@ void mgmt__h_connections(struct mgmt_req *r)
 
 void mgmt__h_connection(struct mgmt_req *r)
 {
-    struct conn *c = find_conn(r, mgmt_arg(r, 0));
+    struct conn *c = conn_arg(r, r->method == MGMT_DELETE);
 
     if (!c) {
-        mgmt_reply_not_found(r);
+        /* replied */
     } else if (r->method == MGMT_DELETE) {
         /* RabbitMQ closes with 320 CONNECTION_FORCED, reason "Closed via management plugin". */
         conn_force_close(c, "Closed via management plugin");
@@ -136,6 +160,7 @@ struct chan_walk {
     json_t *arr;
     const char *find; /* channel name, or NULL */
     json_t *found;
+    struct conn *found_conn;
     bool consumers;
     const char *vhost;
 };
@@ -153,9 +178,10 @@ static void walk_chan(struct chan *ch, void *arg)
         if (w->found)
             return;
         o = mgmt_channel_new(w->r->ctx, ch);
-        if (strcmp(json_string_value(json_object_get(o, "name")), w->find) == 0)
+        if (strcmp(json_string_value(json_object_get(o, "name")), w->find) == 0) {
             w->found = o;
-        else
+            w->found_conn = chan_conn(ch);
+        } else
             json_decref(o);
         return;
     }
@@ -166,7 +192,7 @@ static void walk_conn_chans(struct conn *c, void *arg)
 {
     struct chan_walk *w = arg;
 
-    if (!conn_visible(w->r, c))
+    if (!conn_listed(c) || (!w->find && !conn_allowed(w->r, c, false)))
         return;
     if (!w->consumers && w->vhost && strcmp(w->vhost, conn_vhost(c)) != 0)
         return;
@@ -175,14 +201,13 @@ static void walk_conn_chans(struct conn *c, void *arg)
 
 void mgmt__h_channels(struct mgmt_req *r)
 {
-    struct chan_walk w = {r, json_array(), NULL, NULL, false, NULL};
+    struct chan_walk w = {r, json_array(), NULL, NULL, NULL, false, NULL};
     char *vh = NULL;
 
     if (r->match.id == MGMT_R_CONNECTION_CHANNELS) {
-        struct conn *c = find_conn(r, mgmt_arg(r, 0));
+        struct conn *c = conn_arg(r, false);
         if (!c) {
             json_decref(w.arr);
-            mgmt_reply_not_found(r);
             return;
         }
         conn_for_each_chan(c, walk_chan, &w);
@@ -203,19 +228,23 @@ void mgmt__h_channels(struct mgmt_req *r)
 void mgmt__h_channel(struct mgmt_req *r)
 {
     char *name = xstrndup_view(mgmt_arg(r, 0));
-    struct chan_walk w = {r, NULL, name, NULL, false, NULL};
+    struct chan_walk w = {r, NULL, name, NULL, NULL, false, NULL};
 
     conn_for_each(walk_conn_chans, &w);
     free(name);
-    if (w.found)
-        mgmt_reply(r, 200, w.found);
-    else
+    if (!w.found) {
         mgmt_reply_not_found(r);
+    } else if (!conn_allowed(r, w.found_conn, false)) {
+        json_decref(w.found);
+        mgmt_reply_not_authorised(r, "User not authorised to access object");
+    } else {
+        mgmt_reply(r, 200, w.found);
+    }
 }
 
 void mgmt__h_consumers(struct mgmt_req *r)
 {
-    struct chan_walk w = {r, json_array(), NULL, NULL, true, NULL};
+    struct chan_walk w = {r, json_array(), NULL, NULL, NULL, true, NULL};
     char *vh = NULL;
 
     if (r->match.id == MGMT_R_CONSUMERS_VHOST) {
@@ -578,9 +607,16 @@ void mgmt__h_exchange_publish(struct mgmt_req *r)
     if (!require_keys(r, body, keys, ARRAY_LEN(keys)))
         goto out;
     mgmt__ops_ctx(r, v, &o);
-    if (!(x = ops_exchange(&o, name, &e)) ||
-        ops_check_access(&o, AUTH_WRITE, "exchange", name, &e) < 0) {
+    if (!(x = ops_exchange(&o, name, &e))) {
         mgmt__reply_proto_err(r, &e);
+        goto out;
+    }
+    if (ops_check_access(&o, AUTH_WRITE, "exchange", name, &e) < 0) {
+        /* RabbitMQ 3.10 publishes over an internal channel and reports its
+         * close as 400 "403 ACCESS_REFUSED - access to exchange ...". */
+        char text[300];
+        snprintf(text, sizeof(text), "403 ACCESS_REFUSED - %s", e.text);
+        mgmt_reply_bad_request(r, text);
         goto out;
     }
     if (!json_is_string(json_object_get(body, "routing_key")) ||
@@ -688,8 +724,18 @@ void mgmt__h_queue_get(struct mgmt_req *r)
     if (!require_keys(r, body, keys, ARRAY_LEN(keys)))
         goto out_body;
     mgmt__ops_ctx(r, v, &o);
-    if (!(q = ops_queue(&o, mgmt_arg(r, 1), &e)) || queue_check_access(q, 0, &e) < 0 ||
-        ops_check_access(&o, AUTH_READ, "queue", mgmt_arg(r, 1), &e) < 0) {
+    if (!(q = ops_queue(&o, mgmt_arg(r, 1), &e))) {
+        mgmt__reply_proto_err(r, &e);
+        goto out_body;
+    }
+    if (ops_check_access(&o, AUTH_READ, "queue", mgmt_arg(r, 1), &e) < 0) {
+        /* RabbitMQ 3.10 gets over an internal channel: 401 with the AMQP text. */
+        char text[300];
+        snprintf(text, sizeof(text), "ACCESS_REFUSED - %s", e.text);
+        mgmt_reply_not_authorised(r, text);
+        goto out_body;
+    }
+    if (queue_check_access(q, 0, &e) < 0) {
         mgmt__reply_proto_err(r, &e);
         goto out_body;
     }
