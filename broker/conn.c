@@ -464,8 +464,13 @@ void conn_fail(struct conn *c, const struct proto_err *err)
         fail_and_hang_up(c, err);
         return;
     }
-    log_warn("conn %" PRIu64 " (%s): closing: %u %s (class %u method %u)", c->id, c->peer,
-             (unsigned)err->code, err->text, (unsigned)err->class_id, (unsigned)err->method_id);
+    {
+        /* Reply texts quote client-chosen names: escaped, they cannot forge lines. */
+        char shown[LOG_TEXT_MAX];
+        log_warn("conn %" PRIu64 " (%s): closing: %u %s (class %u method %u)", c->id, c->peer,
+                 (unsigned)err->code, log_escape(view_str(err->text), shown, sizeof(shown)),
+                 (unsigned)err->class_id, (unsigned)err->method_id);
+    }
     send_close(c, err);
     c->state = CONN_CLOSING;
     c->deadline = ev_now(loop_ev(c->loop)) + CLOSE_TIMEOUT_S;
@@ -477,8 +482,9 @@ void conn_fail(struct conn *c, const struct proto_err *err)
 static void fail_and_hang_up(struct conn *c, const struct proto_err *err)
 {
     if (c->state != CONN_CLOSING && c->state != CONN_CLOSED) {
+        char shown[LOG_TEXT_MAX];
         log_warn("conn %" PRIu64 " (%s): closing: %u %s", c->id, c->peer, (unsigned)err->code,
-                 err->text);
+                 log_escape(view_str(err->text), shown, sizeof(shown)));
         send_close(c, err);
     }
     close_after_flush(c);

@@ -22,6 +22,8 @@ enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERROR };
 
 /** The longest line written, newline included; longer ones end in "...". */
 #define LOG_LINE_MAX 4096
+/** Room for one escaped reply text (255 bytes, each up to 4 escaped) and the NUL. */
+#define LOG_TEXT_MAX 1024
 
 /**
  * Sends the log to the file at path (borrowed; created with mode 0640,

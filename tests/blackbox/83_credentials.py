@@ -90,6 +90,16 @@ class Logs(CredentialCase):
         self.assertIn("HTTP access denied: user 'ev\\x09il' - invalid credentials", log)
         self.assertFalse(any(line.startswith("2030-") for line in log.splitlines()))
 
+    def test_client_text_in_connection_errors_is_escaped_in_the_log(self):
+        c = self.raw()
+        c.start()
+        c.start_ok(mechanism="X\n2030-01-01T00:00:00.000Z [error] forged", response=b"x")
+        c.expect_close_then_eof(raw.COMMAND_INVALID)
+        log = self.log_text()
+        self.assertIn("unknown authentication mechanism 'X\\x0a2030-01-01T00:00:00.000Z "
+                      "[error] forged'", log)
+        self.assertFalse(any(line.startswith("2030-") for line in log.splitlines()))
+
 
 class LogFile(CredentialCase):
     # Relative to the broker's working directory, its temporary directory.
