@@ -60,13 +60,16 @@ class Sigterm(PikaTestCase):
 class Restart(PikaTestCase):
     CONFIG = {"durability": {"sync": "write"}}  # confirms do not fsync: shutdown must
 
-    def fill(self):
+    def fill(self, confirm):
         """5 persistent messages in durable queue dq, the first 2 delivered and left
-        unacknowledged. Returns when the broker has handled all of it."""
+        unacknowledged. Returns when the broker has handled all of it; with
+        confirm, once the messages are written (sync "write": not synced)."""
         ch = self.channel()
         ch.queue_declare("dq", durable=True)
+        if confirm:
+            ch.confirm_delivery()
         for i in range(5):
-            ch.basic_publish("", "dq", b"m%d" % i, PERSISTENT)  # no confirms
+            ch.basic_publish("", "dq", b"m%d" % i, PERSISTENT)
         for i in range(2):
             m, _, b = ch.basic_get("dq", auto_ack=False)
             self.assertEqual(b, b"m%d" % i)
@@ -91,15 +94,14 @@ class Restart(PikaTestCase):
             out.append((b, m.redelivered))
 
     def test_after_sigterm_recovery_takes_the_clean_path(self):
-        self.fill()
+        self.fill(confirm=False)  # what was not confirmed yet is flushed at shutdown
         self.restart(signal.SIGTERM)
         self.assertIn("(after a clean shutdown)", self.broker.read_stderr())
         self.assertEqual(self.drain(), [(b"m0", True), (b"m1", True), (b"m2", False),
                                         (b"m3", False), (b"m4", False)])
 
     def test_after_sigkill_recovery_takes_the_crash_path(self):
-        self.fill()
-        time.sleep(0.2)  # let the store write what it has (sync "write": no fsync)
+        self.fill(confirm=True)  # a kill loses what was not confirmed
         self.restart(signal.SIGKILL)
         self.assertIn("after an unclean shutdown", self.broker.read_stderr())
         self.assertEqual(self.drain(), [(b"m%d" % i, True) for i in range(5)])
