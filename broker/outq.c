@@ -18,7 +18,7 @@ struct outq_seg {
     size_t len;
 };
 
-static struct outq_seg *seg_at(struct outq *q, size_t i)
+static struct outq_seg *seg_at(const struct outq *q, size_t i)
 {
     return &q->segs[(q->head + i) & (q->cap - 1)];
 }
@@ -131,6 +131,36 @@ static void advance(struct outq *q, size_t n)
     compact(q);
 }
 
+/* The first segments as iovecs; *want gets their total length. */
+static size_t fill_iov(const struct outq *q, struct iovec *iov, size_t max, size_t *want)
+{
+    size_t n = q->nsegs < max ? q->nsegs : max;
+
+    *want = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct outq_seg *s = seg_at(q, i);
+        const uint8_t *base = s->m ? msg_body(s->m).p : q->bytes.p;
+        iov[i].iov_base = (void *)(uintptr_t)(base + s->off);
+        iov[i].iov_len = s->len;
+        *want += s->len;
+    }
+    return n;
+}
+
+size_t outq_peek(const struct outq *q, struct iovec *iov, size_t max)
+{
+    size_t want;
+
+    return fill_iov(q, iov, max, &want);
+}
+
+void outq_consume(struct outq *q, size_t n)
+{
+    assert(n <= q->pending);
+    if (n)
+        advance(q, n);
+}
+
 ssize_t outq_write(struct outq *q, int fd, int *blocked)
 {
     ssize_t total = 0;
@@ -138,16 +168,9 @@ ssize_t outq_write(struct outq *q, int fd, int *blocked)
     *blocked = 0;
     while (q->nsegs) {
         struct iovec iov[OUTQ_IOV_MAX];
-        size_t n = q->nsegs < OUTQ_IOV_MAX ? q->nsegs : OUTQ_IOV_MAX, want = 0;
+        size_t want, n = fill_iov(q, iov, OUTQ_IOV_MAX, &want);
         ssize_t w;
 
-        for (size_t i = 0; i < n; i++) {
-            struct outq_seg *s = seg_at(q, i);
-            const uint8_t *base = s->m ? msg_body(s->m).p : q->bytes.p;
-            iov[i].iov_base = (void *)(uintptr_t)(base + s->off);
-            iov[i].iov_len = s->len;
-            want += s->len;
-        }
         w = writev(fd, iov, (int)n);
         if (w < 0) {
             if (errno == EINTR)

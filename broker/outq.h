@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "broker/buf.h"
 
@@ -44,6 +45,15 @@ size_t outq_pending(const struct outq *q);
  * with errno set on a real error; EAGAIN is reported as 0 with *blocked = 1.
  */
 ssize_t outq_write(struct outq *q, int fd, int *blocked);
+/**
+ * For writers other than outq_write (TLS): fills up to max iovecs with the
+ * queued output from its start, without consuming it; returns how many. The
+ * bytes stay valid and unchanged until consumed (a byte run's address may
+ * move when more output is appended; its contents do not change).
+ */
+size_t outq_peek(const struct outq *q, struct iovec *iov, size_t max);
+/** Marks the first n queued bytes (n <= outq_pending) as written. */
+void outq_consume(struct outq *q, size_t n);
 /** Drops everything queued (and the references held). Leaves q empty and reusable. */
 void outq_free(struct outq *q);
 
