@@ -89,7 +89,7 @@ check: unit fuzz-replay
 FUZZ_CC     ?= clang
 FUZZ_FLAGS  := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -g -O1 $(CSTD) -I.
 FUZZ_SECONDS ?= 20
-FUZZ_LIB_SRCS := $(filter amqp/% broker/util.c broker/err.c broker/buf.c broker/config.c broker/auth.c broker/map.c exchange/% mgmt/router.c persist/%,$(LIB_SRCS))
+FUZZ_LIB_SRCS := $(filter amqp/% broker/util.c broker/err.c broker/buf.c broker/config.c broker/pem.c broker/auth.c broker/map.c exchange/% mgmt/router.c persist/%,$(LIB_SRCS))
 fuzz-bins: $(FUZZ_NAMES:%=build/fuzz/fuzz_%)
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRCS)
 	@mkdir -p $(dir $@)

@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "broker/pem.h"
 #include "broker/util.h"
 
 #define CONFIG_FILE_MAX (16u << 20)
@@ -27,6 +28,7 @@
 /* The schema stores enums through an int. */
 _Static_assert(sizeof(enum config_log_level) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum auth_hash_alg) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum config_verify) == sizeof(int), "enum size");
 
 struct loader {
     const char *text;
@@ -44,7 +46,7 @@ struct loader {
 
 enum ftype {
     T_END,
-    T_OBJECT, /* nested object whose members live in the same record */
+    T_OBJECT, /* nested object whose members live in the record at offset `off` */
     T_ARRAY,  /* array of objects: an xcalloc'd array of item records plus a count */
     T_STRING, /* char *, length bounds in min..max */
     T_UINT,   /* unsigned integer member of `size` bytes, range min..max */
@@ -53,12 +55,14 @@ enum ftype {
     T_TAGS,   /* array of strings, or one comma-separated string: char ** plus a count;
                  def_str (if any) is the one-element default list */
     T_CHECK,  /* a string that is validated but not stored (users[].password) */
+    T_BOOL,   /* true or false into a bool */
 };
 
 #define F_REQUIRED 1u
 #define F_ARRAY_ONLY 2u /* T_TAGS: an array of strings only, no comma-separated string */
 
-/* Cross-checks of item i of an array, once its fields are loaded. */
+/* Cross-checks of item i of an array, once its fields are loaded; for an
+ * object that is present in the file, of the object (items is its record, i 0). */
 typedef int item_check_fn(struct loader *ld, json_t *item, void *items, size_t i);
 /* Fills in a list whose key is absent. */
 typedef void list_default_fn(struct loader *ld);
@@ -75,7 +79,7 @@ struct field {
     const char *def_str;      /* default of T_STRING; NULL leaves it NULL */
     const struct field *sub;  /* T_OBJECT, T_ARRAY: member table */
     const char *const *names; /* T_ENUM */
-    item_check_fn *check;     /* T_ARRAY */
+    item_check_fn *check;     /* T_ARRAY, T_OBJECT */
     list_default_fn *def_fn;  /* T_ARRAY */
 };
 
@@ -113,9 +117,18 @@ struct field {
         .key = #m, .type = T_TAGS, .flags = F_ARRAY_ONLY, .off = offsetof(rec, m),                 \
         .count_off = offsetof(rec, n_##m), .min = 1, .max = NAME_MAX_LEN, .def_str = d             \
     }
+#define BOOL(rec, m, d)                                                                            \
+    {                                                                                              \
+        .key = #m, .type = T_BOOL, .off = offsetof(rec, m), .def = d                               \
+    }
 #define OBJECT(k, t)                                                                               \
     {                                                                                              \
         .key = k, .type = T_OBJECT, .sub = t                                                       \
+    }
+/* An object whose members live in the sub-record `m` of rec, checked by chk when present. */
+#define SUB_OBJECT(rec, m, t, chk)                                                                 \
+    {                                                                                              \
+        .key = #m, .type = T_OBJECT, .off = offsetof(rec, m), .sub = t, .check = chk               \
     }
 #define ARRAY(rec, m, item, t, chk, dfn)                                                           \
     {                                                                                              \
@@ -130,14 +143,37 @@ static const char *const log_level_names[] = {
     [CONFIG_LOG_ERROR] = "error",
 };
 
-static item_check_fn check_user, check_vhost, check_permission;
+static const char *const verify_names[] = {
+    [CONFIG_VERIFY_NONE] = "verify_none",
+    [CONFIG_VERIFY_PEER] = "verify_peer",
+};
+
+static item_check_fn check_user, check_vhost, check_permission, check_tls;
 static list_default_fn default_users, default_vhosts, default_permissions;
+
+/* RabbitMQ's ssl_options names; the two listeners differ in their default port
+ * (RabbitMQ's 5671 for amqps, 15671 for the management plugin over HTTPS). */
+#define TLS_FIELDS(default_port)                                                                   \
+    UINT(struct config_tls, port, 0, 65535, default_port),                                         \
+        STRING(struct config_tls, certfile, 1, 4096, NULL),                                        \
+        STRING(struct config_tls, keyfile, 1, 4096, NULL),                                         \
+        STRING(struct config_tls, cacertfile, 1, 4096, NULL),                                      \
+        ENUM(struct config_tls, verify, verify_names, CONFIG_VERIFY_NONE),                         \
+        BOOL(struct config_tls, fail_if_no_peer_cert, false),                                      \
+    {                                                                                              \
+        0                                                                                          \
+    }
+
+static const struct field tls_fields[] = {TLS_FIELDS(5671)};
+static const struct field mgmt_tls_fields[] = {TLS_FIELDS(15671)};
 
 static const struct field listener_fields[] = {
     STRING(struct config, address, 1, NAME_MAX_LEN, "0.0.0.0"),
     UINT(struct config, amqp_port, 1, 65535, 5672),
+    SUB_OBJECT(struct config, tls, tls_fields, check_tls),
     STRING(struct config, mgmt_address, 1, NAME_MAX_LEN, "127.0.0.1"),
     UINT(struct config, mgmt_port, 0, 65535, 15672),
+    SUB_OBJECT(struct config, mgmt_tls, mgmt_tls_fields, check_tls),
     UINT(struct config, prometheus_port, 0, 65535, 15692),
     {0},
 };
@@ -268,6 +304,11 @@ static void set_int(char *rec, size_t off, int v)
 }
 
 static void set_double(char *rec, size_t off, double v)
+{
+    memcpy(rec + off, &v, sizeof(v));
+}
+
+static void set_bool(char *rec, size_t off, bool v)
 {
     memcpy(rec + off, &v, sizeof(v));
 }
@@ -559,7 +600,9 @@ static int load_value(struct loader *ld, json_t *v, const struct field *f, char 
 {
     switch (f->type) {
     case T_OBJECT:
-        return load_object(ld, v, f->sub, rec);
+        if (load_object(ld, v, f->sub, rec + f->off))
+            return -1;
+        return f->check ? f->check(ld, v, rec + f->off, 0) : 0;
     case T_ARRAY:
         return load_array(ld, v, f, rec);
     case T_TAGS:
@@ -595,6 +638,11 @@ static int load_value(struct loader *ld, json_t *v, const struct field *f, char 
         set_double(rec, f->off, x);
         return 0;
     }
+    case T_BOOL:
+        if (!json_is_boolean(v))
+            return wrong_type(ld, v, "a boolean");
+        set_bool(rec, f->off, json_is_true(v));
+        return 0;
     case T_ENUM: {
         char q[QUOTE_MAX], list[256];
         size_t o = 0;
@@ -628,7 +676,7 @@ static int load_default(struct loader *ld, const struct field *f, char *rec)
             int rc;
 
             path_push_key(ld, s->key);
-            rc = load_default(ld, s, rec);
+            rc = load_default(ld, s, rec + f->off);
             path_pop(ld);
             if (rc)
                 return -1;
@@ -652,6 +700,9 @@ static int load_default(struct loader *ld, const struct field *f, char *rec)
         return 0;
     case T_ENUM:
         set_int(rec, f->off, (int)f->def);
+        return 0;
+    case T_BOOL:
+        set_bool(rec, f->off, f->def != 0);
         return 0;
     case T_TAGS:
         if (f->def_str) {
@@ -700,7 +751,7 @@ static void free_object(const struct field *fields, char *rec)
     for (const struct field *f = fields; f->type != T_END; f++) {
         switch (f->type) {
         case T_OBJECT:
-            free_object(f->sub, rec);
+            free_object(f->sub, rec + f->off);
             break;
         case T_STRING:
             free(get_ptr(rec, f->off));
@@ -727,6 +778,7 @@ static void free_object(const struct field *fields, char *rec)
         case T_NUMBER:
         case T_ENUM:
         case T_CHECK:
+        case T_BOOL:
         case T_END:
         default:
             break;
@@ -817,6 +869,37 @@ static int check_permission(struct loader *ld, json_t *item, void *items, size_t
             return fail_member(ld, keys[k], AT_VALUE, "invalid regular expression %s: %s",
                                quote(q, pats[k]), why);
     }
+    return 0;
+}
+
+/* A TLS listener that is in the file: its files exist and fit together, so a
+ * mistake is reported here with its position rather than at startup. */
+static int check_tls(struct loader *ld, json_t *obj, void *rec, size_t i)
+{
+    struct config_tls *t = rec;
+    char why[256], q[QUOTE_MAX];
+
+    (void)obj;
+    (void)i;
+    t->enabled = true;
+    if (!t->certfile)
+        return fail(ld, AT_VALUE, "missing required key \"certfile\"");
+    if (!t->keyfile)
+        return fail(ld, AT_VALUE, "missing required key \"keyfile\"");
+    if (t->verify == CONFIG_VERIFY_PEER && !t->cacertfile)
+        return fail_member(ld, "verify", AT_VALUE,
+                           "verify_peer needs \"cacertfile\" (the CA certificates client "
+                           "certificates are checked against)");
+    if (t->fail_if_no_peer_cert && t->verify != CONFIG_VERIFY_PEER)
+        return fail_member(ld, "fail_if_no_peer_cert", AT_VALUE,
+                           "needs \"verify\": \"verify_peer\" (no client certificate is asked "
+                           "for otherwise)");
+    if (pem_check_certs(t->certfile, why, sizeof(why)))
+        return fail_member(ld, "certfile", AT_VALUE, "%s: %s", quote(q, t->certfile), why);
+    if (pem_check_key(t->keyfile, t->certfile, why, sizeof(why)))
+        return fail_member(ld, "keyfile", AT_VALUE, "%s: %s", quote(q, t->keyfile), why);
+    if (t->cacertfile && pem_check_certs(t->cacertfile, why, sizeof(why)))
+        return fail_member(ld, "cacertfile", AT_VALUE, "%s: %s", quote(q, t->cacertfile), why);
     return 0;
 }
 

@@ -46,6 +46,29 @@ enum config_sync {
     CONFIG_SYNC_WRITE, /* confirm after write, before fdatasync (RabbitMQ classic queues) */
 };
 
+/** listeners.tls / listeners.mgmt_tls: verify (RabbitMQ's ssl_options names). */
+enum config_verify {
+    CONFIG_VERIFY_NONE, /* "verify_none": no client certificate is asked for (default) */
+    CONFIG_VERIFY_PEER, /* "verify_peer": asked for, and checked against cacertfile if sent */
+};
+
+/**
+ * A TLS listener: listeners.tls (AMQP over TLS, "amqps") or listeners.mgmt_tls
+ * (the management API over HTTPS). The files are checked at load time: they
+ * must be readable regular files, certfile must hold a PEM certificate (then
+ * any intermediates), keyfile an unencrypted PEM private key matching it, and
+ * cacertfile (required by verify_peer) PEM CA certificates.
+ */
+struct config_tls {
+    bool enabled;              /* the object is in the file */
+    uint16_t port;             /* default 5671 (AMQP) / 15671 (management); 0 = off */
+    char *certfile;            /* required */
+    char *keyfile;             /* required */
+    char *cacertfile;          /* NULL when absent */
+    enum config_verify verify; /* default CONFIG_VERIFY_NONE */
+    bool fail_if_no_peer_cert; /* verify_peer only: refuse clients without a certificate */
+};
+
 /** One entry of "users". */
 struct config_user {
     char *name;                           /* 1..255 bytes */
@@ -79,6 +102,8 @@ struct config {
     uint16_t mgmt_port; /* 0 (management disabled)..65535, default 15672 */
     /* Prometheus /metrics on mgmt_address: 0 (off)..65535, default 15692 */
     uint16_t prometheus_port;
+    struct config_tls tls;      /* listeners.tls: AMQP over TLS */
+    struct config_tls mgmt_tls; /* listeners.mgmt_tls: management over HTTPS */
 
     char *data_dir;                  /* default "./data", 1..4096 bytes */
     enum config_log_level log_level; /* default CONFIG_LOG_INFO */

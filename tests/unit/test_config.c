@@ -622,6 +622,75 @@ static void test_config_parse_rejects_embedded_nul(void **state)
     assert_string_equal(err, "mem:1:17: NUL byte in the file");
 }
 
+/* ---- TLS listeners (valid certificates are covered by test_tls and the black-box tests) ---- */
+
+static void test_config_tls_absent_by_default(void **state)
+{
+    struct config *c = parse_ok("{}");
+    (void)state;
+    assert_false(c->tls.enabled);
+    assert_false(c->mgmt_tls.enabled);
+    assert_int_equal(c->tls.port, 5671);
+    assert_int_equal(c->mgmt_tls.port, 15671);
+    assert_null(c->tls.certfile);
+    config_destroy(c);
+}
+
+static void test_config_tls_errors(void **state)
+{
+    (void)state;
+    expect_error("{\"listeners\": {\"tls\": {\"keyfile\": \"k\"}}}",
+                 "config.json:1:23: listeners.tls: missing required key \"certfile\"");
+    expect_error("{\"listeners\": {\"mgmt_tls\": {\"certfile\": \"c\"}}}",
+                 "config.json:1:28: listeners.mgmt_tls: missing required key \"keyfile\"");
+    expect_error("{\"listeners\": {\"tls\": {\"verify\": \"peer\"}}}",
+                 "config.json:1:34: listeners.tls.verify: \"peer\" is not one of verify_none, "
+                 "verify_peer");
+    expect_error("{\"listeners\": {\"tls\": {\"fail_if_no_peer_cert\": \"yes\"}}}",
+                 "config.json:1:48: listeners.tls.fail_if_no_peer_cert: expected a boolean, got "
+                 "a string");
+    expect_error("{\"listeners\": {\"tls\": {\"port\": 65536}}}",
+                 "config.json:1:32: listeners.tls.port: 65536 is out of range (0..65535)");
+    expect_error("{\"listeners\": {\"tls\": {\"certfile\": \"c\", \"keyfile\": \"k\", "
+                 "\"verify\": \"verify_peer\"}}}",
+                 "config.json:1:67: listeners.tls.verify: verify_peer needs \"cacertfile\" (the CA "
+                 "certificates client certificates are checked against)");
+    expect_error("{\"listeners\": {\"tls\": {\"certfile\": \"c\", \"keyfile\": \"k\", "
+                 "\"fail_if_no_peer_cert\": true}}}",
+                 "config.json:1:81: listeners.tls.fail_if_no_peer_cert: needs \"verify\": "
+                 "\"verify_peer\" (no client certificate is asked for otherwise)");
+    expect_error("{\"listeners\": {\"tls\": {\"certfile\": \"/nonexistent/c.pem\", "
+                 "\"keyfile\": \"k\"}}}",
+                 "config.json:1:36: listeners.tls.certfile: \"/nonexistent/c.pem\": cannot open: "
+                 "No such file or directory");
+    expect_error("{\"listeners\": {\"tls\": {\"certfile\": \"/\", \"keyfile\": \"k\"}}}",
+                 "config.json:1:36: listeners.tls.certfile: \"/\": not a regular file");
+}
+
+static void test_config_tls_file_without_a_certificate(void **state)
+{
+    char dir[] = "/tmp/leveret-cfg-XXXXXX", path[64], text[256], want[256], err[512] = "";
+    FILE *f;
+    (void)state;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/c.pem", dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("not a certificate\n", f);
+    fclose(f);
+    snprintf(text, sizeof(text),
+             "{\"listeners\": {\"tls\": {\"certfile\": \"%s\", \"keyfile\": \"%s\"}}}", path, path);
+    snprintf(want, sizeof(want),
+             "config.json:1:36: listeners.tls.certfile: \"%s\": no PEM certificate in it "
+             "(expected -----BEGIN CERTIFICATE-----)",
+             path);
+    assert_null(parse_str(text, err, sizeof(err)));
+    assert_string_equal(err, want);
+    unlink(path);
+    rmdir(dir);
+}
+
 static void test_config_load_missing_file(void **state)
 {
     char err[256] = "";
@@ -939,6 +1008,9 @@ int main(void)
         cmocka_unit_test(test_config_error_with_zero_errlen),
         cmocka_unit_test(test_config_parse_without_nul_terminator),
         cmocka_unit_test(test_config_parse_rejects_embedded_nul),
+        cmocka_unit_test(test_config_tls_absent_by_default),
+        cmocka_unit_test(test_config_tls_errors),
+        cmocka_unit_test(test_config_tls_file_without_a_certificate),
         cmocka_unit_test(test_config_load_missing_file),
         cmocka_unit_test(test_config_load_directory_fails),
         cmocka_unit_test(test_config_load_rejects_huge_file),
