@@ -23,6 +23,7 @@
 #include "broker/msg.h"
 #include "broker/outq.h"
 #include "broker/stats.h"
+#include "broker/tls.h"
 #include "broker/vhost.h"
 #include "queue/queue.h"
 #include "broker/version.h"
@@ -77,6 +78,7 @@ struct conn {
     ev_tstamp last_rx, last_tx, deadline;
     struct frame_reader *fr;
     struct outq out;
+    struct tls_conn *tls;   /* NULL on a plain TCP connection */
     struct auth_user *user; /* a reference, dropped in conn_destroy */
     char *vhost;
     struct vhost *vh;
@@ -175,7 +177,7 @@ void conn__for_each(struct loop *l, void (*fn)(struct conn *, void *), void *arg
 
 /* ---- lifecycle ---- */
 
-struct conn *conn_create(struct loop *l, int fd, const char *peer)
+struct conn *conn_create(struct loop *l, int fd, const char *peer, struct tls_ctx *tls)
 {
     struct conn *c = xcalloc(1, sizeof(*c));
     const struct config *cfg = loop_config(l);
@@ -197,6 +199,8 @@ struct conn *conn_create(struct loop *l, int fd, const char *peer)
         all_conns->prev = c;
     all_conns = c;
 
+    if (tls)
+        c->tls = tls_conn_create(tls, fd);
     ev_io_init(&c->rio, on_read, fd, EV_READ);
     ev_io_init(&c->wio, on_write, fd, EV_WRITE);
     ev_init(&c->timer, on_timer);
@@ -228,6 +232,7 @@ void conn_destroy(struct conn *c)
     ev_io_stop(ev, &c->rio);
     ev_io_stop(ev, &c->wio);
     ev_timer_stop(ev, &c->timer);
+    tls_conn_destroy(c->tls);
     close(c->fd);
     destroy_chans(c);
     /* Exclusive queues die with their connection (after its channels have
@@ -287,10 +292,16 @@ static void update_reading(struct conn *c)
      * while paused (a blocked publisher must still be able to go). */
     bool want = (!c->paused || c->state == CONN_CLOSING) && c->state != CONN_CLOSED && !c->freeing;
 
+    /* A TLS write waiting for the peer's bytes needs reading, paused or not. */
+    if (c->tls && !want && !c->freeing && tls_write_wants_read(c->tls))
+        want = true;
     if (want && !ev_is_active(&c->rio)) {
         /* We were not reading, so the peer's silence meanwhile proves nothing. */
         c->last_rx = ev_now(ev);
         ev_io_start(ev, &c->rio);
+        /* Bytes OpenSSL read earlier do not make the socket readable. */
+        if (c->tls && tls_has_buffered(c->tls))
+            ev_feed_event(ev, &c->rio, EV_READ);
     } else if (!want && ev_is_active(&c->rio))
         ev_io_stop(ev, &c->rio);
 }
@@ -378,6 +389,22 @@ void conn_send_content(struct conn *c, uint16_t ch, const struct spec_method *m,
     conn_output_done(c);
 }
 
+/* conn_flush's write for TLS; *blocked: 1 wait for writability, 2 for
+ * readability (update_reading then keeps the read watcher on). */
+static ssize_t tls_flush(struct conn *c, int *blocked)
+{
+    enum tls_status st;
+    ssize_t n = tls_write_outq(c->tls, &c->out, &st);
+
+    *blocked = 0;
+    if (n >= 0 && outq_pending(&c->out)) {
+        *blocked = st == TLS_WANT_READ ? 2 : 1;
+        if (*blocked == 2)
+            update_reading(c);
+    }
+    return n;
+}
+
 void conn_flush(struct conn *c)
 {
     struct ev_loop *ev = loop_ev(c->loop);
@@ -387,10 +414,11 @@ void conn_flush(struct conn *c)
         return;
     if (outq_pending(&c->out)) {
         int blocked;
-        ssize_t n = outq_write(&c->out, c->fd, &blocked);
+        ssize_t n = c->tls ? tls_flush(c, &blocked) : outq_write(&c->out, c->fd, &blocked);
 
         if (n < 0) {
-            log_debug("conn %" PRIu64 ": write: %s", c->id, strerror(errno));
+            log_debug("conn %" PRIu64 ": write: %s", c->id,
+                      c->tls ? tls_error(c->tls) : strerror(errno));
             conn_close_now(c);
             return;
         }
@@ -405,12 +433,13 @@ void conn_flush(struct conn *c)
         if (c->held_deliveries && outq_pending(&c->out) < OUT_LOW_WATER)
             resume_deliveries(c);
         if (blocked) {
-            if (!ev_is_active(&c->wio))
+            if (blocked == 1 && !ev_is_active(&c->wio))
                 ev_io_start(ev, &c->wio);
             return;
         }
     }
-    if (ev_is_active(&c->wio))
+    /* (A TLS handshake or read may be waiting for writability.) */
+    if (ev_is_active(&c->wio) && !(c->tls && tls_read_wants_write(c->tls)))
         ev_io_stop(ev, &c->wio);
     if (c->state == CONN_CLOSED) {
         conn_close_now(c);
@@ -421,8 +450,9 @@ void conn_flush(struct conn *c)
 static void on_write(struct ev_loop *ev, ev_io *w, int revents)
 {
     struct conn *c = container_of(w, struct conn, wio);
-    (void)ev;
     (void)revents;
+    if (c->tls && tls_read_wants_write(c->tls) && ev_is_active(&c->rio))
+        ev_feed_event(ev, &c->rio, EV_READ); /* the handshake (or a read) can go on */
     conn_flush(c);
 }
 
@@ -1057,28 +1087,15 @@ static int take_header(struct conn *c, const uint8_t *p, size_t n)
     return (int)take;
 }
 
-static void on_read(struct ev_loop *ev, ev_io *w, int revents)
+/* Bytes read (from the socket, or decrypted): frames in, handled in order. */
+static void take_input(struct conn *c, const uint8_t *p, size_t n)
 {
-    struct conn *c = container_of(w, struct conn, rio);
-    size_t cap, off = 0;
-    uint8_t *p = loop_read_buf(c->loop, &cap);
-    ssize_t n;
-    (void)revents;
+    size_t off = 0;
 
-    n = read(c->fd, p, cap);
-    if (n <= 0) {
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-            return;
-        if (c->state == CONN_OPEN)
-            log_warn("conn %" PRIu64 " (%s): client unexpectedly closed TCP connection", c->id,
-                     c->peer);
-        conn_close_now(c);
-        return;
-    }
-    c->last_rx = ev_now(ev);
+    c->last_rx = ev_now(loop_ev(c->loop));
     c->recv_oct += (uint64_t)n;
     if (c->state == CONN_AWAIT_HEADER) {
-        int took = take_header(c, p, (size_t)n);
+        int took = take_header(c, p, n);
         if (took < 0 || c->state == CONN_AWAIT_HEADER)
             return;
         off = (size_t)took;
@@ -1091,7 +1108,7 @@ static void on_read(struct ev_loop *ev, ev_io *w, int revents)
         struct proto_err err = {0};
         struct frame f;
         size_t used = 0;
-        int r = frame_feed(c->fr, p + off, (size_t)n - off, &used, &f, &err);
+        int r = frame_feed(c->fr, p + off, n - off, &used, &f, &err);
 
         off += used;
         if (r < 0) {
@@ -1104,6 +1121,80 @@ static void on_read(struct ev_loop *ev, ev_io *w, int revents)
     }
     if (c->nconfirming)
         flush_confirms(c);
+}
+
+/* on_read for a TLS connection: the handshake first (bounded by the
+ * handshake timeout like the rest of the opening), then decrypted input. */
+static void on_read_tls(struct conn *c, uint8_t *p, size_t cap)
+{
+    struct ev_loop *ev = loop_ev(c->loop);
+    enum tls_status st;
+    bool was_done = tls_handshake_done(c->tls);
+    size_t n;
+
+    if (tls_write_wants_read(c->tls)) {
+        /* A write was waiting for the peer (SSL_write reads what it needs). */
+        conn_flush(c);
+        if (c->freeing || tls_write_wants_read(c->tls))
+            return;
+        update_reading(c);
+        if (!ev_is_active(&c->rio))
+            return; /* input is paused */
+    }
+    n = tls_read(c->tls, p, cap, &st);
+    if (!was_done && tls_handshake_done(c->tls)) {
+        const struct tls_info *in = tls_conn_info(c->tls);
+        log_debug("conn %" PRIu64 " (%s): TLS handshake done: %s %s%s%s", c->id, c->peer,
+                  in->protocol, in->cipher, in->peer_cert_subject[0] ? ", client " : "",
+                  in->peer_cert_subject);
+    }
+    if (st == TLS_WANT_WRITE && !ev_is_active(&c->wio))
+        ev_io_start(ev, &c->wio);
+    if (n)
+        take_input(c, p, n);
+    if (st == TLS_EOF || st == TLS_FAILED) {
+        if (c->freeing)
+            return;
+        if (!tls_handshake_done(c->tls)) {
+            if (st == TLS_FAILED)
+                log_warn("conn %" PRIu64 " (%s): TLS handshake failed: %s", c->id, c->peer,
+                         tls_error(c->tls));
+        } else if (c->state == CONN_OPEN) {
+            log_warn("conn %" PRIu64 " (%s): client unexpectedly closed TLS connection: %s", c->id,
+                     c->peer, tls_error(c->tls));
+        }
+        conn_close_now(c);
+        return;
+    }
+    /* libev sees the socket, not the records OpenSSL already holds. */
+    if (n && ev_is_active(&c->rio) && tls_has_buffered(c->tls))
+        ev_feed_event(ev, &c->rio, EV_READ);
+}
+
+static void on_read(struct ev_loop *ev, ev_io *w, int revents)
+{
+    struct conn *c = container_of(w, struct conn, rio);
+    size_t cap;
+    uint8_t *p = loop_read_buf(c->loop, &cap);
+    ssize_t n;
+    (void)ev;
+    (void)revents;
+
+    if (c->tls) {
+        on_read_tls(c, p, cap);
+        return;
+    }
+    n = read(c->fd, p, cap);
+    if (n <= 0) {
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        if (c->state == CONN_OPEN)
+            log_warn("conn %" PRIu64 " (%s): client unexpectedly closed TCP connection", c->id,
+                     c->peer);
+        conn_close_now(c);
+        return;
+    }
+    take_input(c, p, (size_t)n);
 }
 
 /* ---- introspection (management API) ---- */
@@ -1152,6 +1243,11 @@ uint64_t conn_send_oct(const struct conn *c)
 size_t conn_send_pending(const struct conn *c)
 {
     return outq_pending(&c->out);
+}
+
+const struct tls_info *conn_tls_info(const struct conn *c)
+{
+    return c->tls ? tls_conn_info(c->tls) : NULL;
 }
 
 bool conn_has_published(const struct conn *c)

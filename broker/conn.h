@@ -27,8 +27,16 @@ struct buf;
 struct auth_user;
 struct msg;
 
-/** Accepts ownership of fd (a connected, non-blocking socket). Never fails. */
-struct conn *conn_create(struct loop *l, int fd, const char *peer);
+struct tls_ctx;
+struct tls_info;
+
+/**
+ * Accepts ownership of fd (a connected, non-blocking socket). With tls (the
+ * TLS listener's context, borrowed: it outlives every connection) the
+ * connection speaks TLS, its handshake counted in the handshake timeout.
+ * Never fails.
+ */
+struct conn *conn_create(struct loop *l, int fd, const char *peer, struct tls_ctx *tls);
 /** Frees the connection and its channels. Only the loop calls this (prepare hook). */
 void conn_destroy(struct conn *c);
 
@@ -152,6 +160,8 @@ size_t conn_send_pending(const struct conn *c);
 bool conn_is_blocked(const struct conn *c);
 /** Whether the connection has published a message (disk alarms block only those). */
 bool conn_has_published(const struct conn *c);
+/** The TLS session (see broker/tls.h), or NULL on a plain TCP connection. */
+const struct tls_info *conn_tls_info(const struct conn *c);
 /** The client-properties table contents from connection.start-ok (empty before login). */
 struct view conn_client_properties(const struct conn *c);
 void conn_for_each_chan(struct conn *c, void (*fn)(struct chan *, void *), void *arg);

@@ -19,6 +19,7 @@
 #include "broker/conn.h"
 #include "broker/durable.h"
 #include "broker/log.h"
+#include "broker/tls.h"
 #include "broker/util.h"
 #include "queue/queue.h"
 
@@ -35,13 +36,20 @@ struct conn_node {
     struct conn_node *next;
 };
 
+/* A listening socket: plain AMQP, or AMQP over TLS (tls != NULL). */
+struct listener {
+    struct loop *l;
+    int fd;
+    ev_io accept_w;
+    struct tls_ctx *tls; /* owned */
+};
+
 struct loop {
     struct ev_loop *ev;
     const struct config *cfg;
     struct auth *auth;
 
-    int listen_fd;
-    ev_io accept_w;
+    struct listener amqp, amqps;
     ev_prepare prepare_w;
     ev_signal sigterm_w, sigint_w, sighup_w;
     ev_timer shutdown_w;
@@ -193,7 +201,8 @@ static void on_prepare(struct ev_loop *ev, ev_prepare *w, int revents)
 
 static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
 {
-    struct loop *l = container_of(w, struct loop, accept_w);
+    struct listener *li = container_of(w, struct listener, accept_w);
+    struct loop *l = li->l;
     (void)ev;
     (void)revents;
 
@@ -201,7 +210,7 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
-        int fd = accept4(l->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept4(li->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
         char peer[INET6_ADDRSTRLEN + 8] = "?";
 
         if (fd < 0) {
@@ -222,12 +231,12 @@ static void on_accept(struct ev_loop *ev, ev_io *w, int revents)
             inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof(a));
             snprintf(peer, sizeof(peer), "[%s]:%u", a, (unsigned)ntohs(sin6->sin6_port));
         }
-        conn_create(l, fd, peer);
+        conn_create(l, fd, peer, li->tls);
         l->nconns++;
     }
 }
 
-int loop_listen(struct loop *l)
+static int listen_on(struct loop *l, struct listener *li, uint16_t port)
 {
     const struct config *cfg = l->cfg;
     struct sockaddr_storage ss;
@@ -238,12 +247,12 @@ int loop_listen(struct loop *l)
     if (inet_pton(AF_INET, cfg->address, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
         struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
         sin->sin_family = AF_INET;
-        sin->sin_port = htons(cfg->amqp_port);
+        sin->sin_port = htons(port);
         sl = sizeof(*sin);
     } else if (inet_pton(AF_INET6, cfg->address, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
         struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
         sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons(cfg->amqp_port);
+        sin6->sin6_port = htons(port);
         sl = sizeof(*sin6);
     } else {
         log_error("listeners.address: '%s' is not an IPv4 or IPv6 address", cfg->address);
@@ -256,16 +265,45 @@ int loop_listen(struct loop *l)
     }
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 1024) < 0) {
-        log_error("cannot listen on %s:%u: %s", cfg->address, (unsigned)cfg->amqp_port,
-                  strerror(errno));
+        log_error("cannot listen on %s:%u: %s", cfg->address, (unsigned)port, strerror(errno));
         close(fd);
         return -1;
     }
-    l->listen_fd = fd;
-    ev_io_init(&l->accept_w, on_accept, fd, EV_READ);
-    ev_io_start(l->ev, &l->accept_w);
-    log_info("AMQP listener on %s:%u", cfg->address, (unsigned)cfg->amqp_port);
+    li->l = l;
+    li->fd = fd;
+    ev_io_init(&li->accept_w, on_accept, fd, EV_READ);
+    ev_io_start(l->ev, &li->accept_w);
+    log_info("%s listener on %s:%u", li->tls ? "AMQP over TLS" : "AMQP", cfg->address,
+             (unsigned)port);
     return 0;
+}
+
+int loop_listen(struct loop *l)
+{
+    const struct config *cfg = l->cfg;
+
+    /* The TLS listener first: once the plain port accepts, both do. */
+    if (cfg->tls.enabled && cfg->tls.port) {
+        char err[512];
+
+        l->amqps.tls = tls_ctx_create(&cfg->tls, err, sizeof(err));
+        if (!l->amqps.tls) {
+            log_error("listeners.tls: %s", err);
+            return -1;
+        }
+        if (listen_on(l, &l->amqps, cfg->tls.port) < 0)
+            return -1;
+    }
+    return listen_on(l, &l->amqp, cfg->amqp_port);
+}
+
+static void stop_listener(struct loop *l, struct listener *li)
+{
+    if (li->fd < 0)
+        return;
+    ev_io_stop(l->ev, &li->accept_w);
+    close(li->fd);
+    li->fd = -1;
 }
 
 /* ---- shutdown ---- */
@@ -297,11 +335,8 @@ static void on_signal(struct ev_loop *ev, ev_signal *w, int revents)
         return;
     log_info("signal %d: closing %zu connection(s) and stopping", w->signum, l->nconns);
     l->stopping = 1;
-    if (l->listen_fd >= 0) {
-        ev_io_stop(ev, &l->accept_w);
-        close(l->listen_fd);
-        l->listen_fd = -1;
-    }
+    stop_listener(l, &l->amqp);
+    stop_listener(l, &l->amqps);
     conn__for_each(l, force_close_one, NULL);
     ev_timer_init(&l->shutdown_w, on_shutdown_timeout, SHUTDOWN_GRACE_S, 0.);
     ev_timer_start(ev, &l->shutdown_w);
@@ -334,7 +369,7 @@ struct loop *loop_create(const struct config *cfg, struct auth *auth)
     }
     l->cfg = cfg;
     l->auth = auth;
-    l->listen_fd = -1;
+    l->amqp.fd = l->amqps.fd = -1;
     ev_init(&l->expiry_w, on_expiry);
     l->expiry_armed = UINT64_MAX;
     ev_async_init(&l->store_w, on_store);
@@ -374,8 +409,9 @@ void loop_destroy(struct loop *l)
         conn_flush(l->flush[i]);
     for (size_t i = 0; i < l->ndead; i++)
         conn_destroy(l->dead[i]);
-    if (l->listen_fd >= 0)
-        close(l->listen_fd);
+    stop_listener(l, &l->amqp);
+    stop_listener(l, &l->amqps);
+    tls_ctx_destroy(l->amqps.tls); /* after the connections, which use it */
     ev_loop_destroy(l->ev);
     free(l->flush);
     free(l->dead);

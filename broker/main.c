@@ -21,13 +21,17 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "Usage: leveret [--config FILE] [--port N] [--mgmt-port N] [--data-dir DIR]\n"
+            "Usage: leveret [--config FILE] [--port N] [--mgmt-port N] [--tls-port N]\n"
+            "               [--mgmt-tls-port N] [--data-dir DIR]\n"
             "       leveret --hash-password PASSWORD\n"
             "       leveret --help | --version\n"
             "\n"
             "  -c, --config FILE       configuration file (default: config.json)\n"
             "  -p, --port N            AMQP port, overriding listeners.amqp_port\n"
             "  -m, --mgmt-port N       management port, overriding listeners.mgmt_port\n"
+            "      --tls-port N        AMQP over TLS port, overriding listeners.tls.port (0: off)\n"
+            "      --mgmt-tls-port N   management HTTPS port, overriding listeners.mgmt_tls.port\n"
+            "                          (0: off)\n"
             "  -d, --data-dir DIR      data directory, overriding data_dir\n"
             "      --hash-password PW  print a RabbitMQ-format SHA-256 hash of PW for config.json\n"
             "  -h, --help              this text\n"
@@ -77,6 +81,8 @@ int main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},
         {"port", required_argument, NULL, 'p'},
         {"mgmt-port", required_argument, NULL, 'm'},
+        {"tls-port", required_argument, NULL, 'T'},
+        {"mgmt-tls-port", required_argument, NULL, 'M'},
         {"data-dir", required_argument, NULL, 'd'},
         {"hash-password", required_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'},
@@ -84,8 +90,8 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *config_path = "config.json", *data_dir = NULL;
-    uint16_t port = 0, mgmt_port = 0;
-    bool have_port = false, have_mgmt = false;
+    uint16_t port = 0, mgmt_port = 0, tls_port = 0, mgmt_tls_port = 0;
+    bool have_port = false, have_mgmt = false, have_tls = false, have_mgmt_tls = false;
     struct config *cfg;
     struct auth *auth;
     struct loop *l;
@@ -107,6 +113,16 @@ int main(int argc, char **argv)
             if (parse_port("--mgmt-port", optarg, 0, &mgmt_port) < 0)
                 return 2;
             have_mgmt = true;
+            break;
+        case 'T':
+            if (parse_port("--tls-port", optarg, 0, &tls_port) < 0)
+                return 2;
+            have_tls = true;
+            break;
+        case 'M':
+            if (parse_port("--mgmt-tls-port", optarg, 0, &mgmt_tls_port) < 0)
+                return 2;
+            have_mgmt_tls = true;
             break;
         case 'd':
             data_dir = optarg;
@@ -143,6 +159,19 @@ int main(int argc, char **argv)
         cfg->amqp_port = port;
     if (have_mgmt)
         cfg->mgmt_port = mgmt_port;
+    /* A TLS port needs the certificate and key the config file names. */
+    if ((have_tls && tls_port && !cfg->tls.enabled) ||
+        (have_mgmt_tls && mgmt_tls_port && !cfg->mgmt_tls.enabled)) {
+        fprintf(stderr, "leveret: %s: the configuration has no listeners.%s (certfile, keyfile)\n",
+                have_tls && tls_port && !cfg->tls.enabled ? "--tls-port" : "--mgmt-tls-port",
+                have_tls && tls_port && !cfg->tls.enabled ? "tls" : "mgmt_tls");
+        config_destroy(cfg);
+        return 2;
+    }
+    if (have_tls)
+        cfg->tls.port = tls_port;
+    if (have_mgmt_tls)
+        cfg->mgmt_tls.port = mgmt_tls_port;
     if (data_dir)
         config_set_data_dir(cfg, data_dir);
     log_set_level((enum log_level)cfg->log_level);
