@@ -674,7 +674,7 @@ static void h_health_ok(struct mgmt_req *r)
 static void h_health_port(struct mgmt_req *r)
 {
     const struct config *cfg = r->ctx->cfg;
-    long want, ports[3];
+    long want, ports[5];
     size_t n = 0;
     char *s = xstrndup_view(mgmt_arg(r, 0)), *end;
     json_t *list;
@@ -687,6 +687,10 @@ static void h_health_port(struct mgmt_req *r)
     }
     free(s);
     ports[n++] = cfg->amqp_port;
+    if (cfg->tls.enabled && cfg->tls.port)
+        ports[n++] = cfg->tls.port;
+    if (cfg->mgmt_tls.enabled && cfg->mgmt_tls.port)
+        ports[n++] = cfg->mgmt_tls.port;
     if (cfg->mgmt_port)
         ports[n++] = cfg->mgmt_port;
     if (cfg->prometheus_port)
@@ -709,6 +713,8 @@ static const char *normalize_protocol(const char *p)
 {
     if (!strcmp(p, "amqp091") || !strcmp(p, "amqp0-9-1") || !strcmp(p, "amqp"))
         return "amqp";
+    if (!strcmp(p, "amqps") || !strcmp(p, "amqp/ssl"))
+        return "amqp/ssl";
     if (!strcmp(p, "http") || !strcmp(p, "management"))
         return "http";
     if (!strcmp(p, "http/prometheus") || !strcmp(p, "prometheus"))
@@ -720,11 +726,15 @@ static void h_health_protocol(struct mgmt_req *r)
 {
     const struct config *cfg = r->ctx->cfg;
     char *list = xstrndup_view(mgmt_arg(r, 0)), *save = NULL;
-    const char *have[3];
+    const char *have[5];
     size_t n = 0;
     json_t *missing = NULL;
 
     have[n++] = "amqp";
+    if (cfg->tls.enabled && cfg->tls.port)
+        have[n++] = "amqp/ssl";
+    if (cfg->mgmt_tls.enabled && cfg->mgmt_tls.port)
+        have[n++] = "https";
     if (cfg->mgmt_port)
         have[n++] = "http";
     if (cfg->prometheus_port)

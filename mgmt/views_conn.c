@@ -9,6 +9,7 @@
 #include "broker/config.h"
 #include "broker/conn.h"
 #include "broker/json_table.h"
+#include "broker/tls.h"
 #include "mgmt/mgmt_int.h"
 #include "queue/queue.h"
 
@@ -45,6 +46,12 @@ static void local_host(const struct mgmt_ctx *ctx, const char *peer_host, char *
     snprintf(out, size, "%s", a);
 }
 
+/* The port the client connected to: the TLS listener's or the plain one's. */
+static long local_port(const struct mgmt_ctx *ctx, const struct conn *c)
+{
+    return conn_tls_info(c) ? (long)ctx->cfg->tls.port : (long)ctx->cfg->amqp_port;
+}
+
 static void fmt_endpoint(char *out, size_t size, const char *host, long port)
 {
     if (strchr(host, ':'))
@@ -61,8 +68,29 @@ void mgmt_conn_name(const struct mgmt_ctx *ctx, const struct conn *c, char *out,
     split_peer(conn_peer(c), host, sizeof(host), &port);
     local_host(ctx, host, local, sizeof(local));
     fmt_endpoint(a, sizeof(a), host, port);
-    fmt_endpoint(b, sizeof(b), local, (long)ctx->cfg->amqp_port);
+    fmt_endpoint(b, sizeof(b), local, local_port(ctx, c));
     snprintf(out, size, "%s -> %s", a, b);
+}
+
+static json_t *string_or_null(const char *s)
+{
+    return s && *s ? json_string(s) : json_null();
+}
+
+/* RabbitMQ's TLS fields: null on a plain connection (and for the peer
+ * certificate when the client sent none). */
+static void set_tls_fields(json_t *o, const struct conn *c)
+{
+    const struct tls_info *t = conn_tls_info(c);
+
+    json_object_set_new(o, "ssl", json_boolean(t != NULL));
+    json_object_set_new(o, "ssl_protocol", string_or_null(t ? t->protocol : NULL));
+    json_object_set_new(o, "ssl_key_exchange", string_or_null(t ? t->key_exchange : NULL));
+    json_object_set_new(o, "ssl_cipher", string_or_null(t ? t->cipher : NULL));
+    json_object_set_new(o, "ssl_hash", string_or_null(t ? t->hash : NULL));
+    json_object_set_new(o, "peer_cert_subject", string_or_null(t ? t->peer_cert_subject : NULL));
+    json_object_set_new(o, "peer_cert_issuer", string_or_null(t ? t->peer_cert_issuer : NULL));
+    json_object_set_new(o, "peer_cert_validity", string_or_null(t ? t->peer_cert_validity : NULL));
 }
 
 static const char *user_name(const struct conn *c)
@@ -92,11 +120,11 @@ json_t *mgmt_connection_new(const struct mgmt_ctx *ctx, struct conn *c)
     json_object_set_new(o, "type", json_string("network"));
     json_object_set_new(o, "protocol", json_string("AMQP 0-9-1"));
     json_object_set_new(o, "auth_mechanism", json_string("PLAIN"));
-    json_object_set_new(o, "ssl", json_false());
+    set_tls_fields(o, c);
     json_object_set_new(o, "peer_host", json_string(host));
     json_object_set_new(o, "peer_port", json_integer(port));
     json_object_set_new(o, "host", json_string(local));
-    json_object_set_new(o, "port", json_integer(ctx->cfg->amqp_port));
+    json_object_set_new(o, "port", json_integer(local_port(ctx, c)));
     json_object_set_new(o, "channels", json_integer(conn_channel_count(c)));
     json_object_set_new(o, "channel_max", json_integer(conn_channel_max(c)));
     json_object_set_new(o, "frame_max", json_integer(conn_frame_max(c)));

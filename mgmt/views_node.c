@@ -115,6 +115,15 @@ json_t *mgmt_overview_new(const struct mgmt_ctx *ctx, const struct auth_user *u)
     json_array_append_new(listeners, json_pack("{s:s, s:s, s:s, s:i}", "node", mgmt_node_name(),
                                                "protocol", "amqp", "ip_address", ctx->cfg->address,
                                                "port", ctx->cfg->amqp_port));
+    if (ctx->cfg->tls.enabled && ctx->cfg->tls.port)
+        json_array_append_new(listeners, json_pack("{s:s, s:s, s:s, s:i}", "node", mgmt_node_name(),
+                                                   "protocol", "amqp/ssl", "ip_address",
+                                                   ctx->cfg->address, "port", ctx->cfg->tls.port));
+    if (ctx->cfg->mgmt_tls.enabled && ctx->cfg->mgmt_tls.port)
+        json_array_append_new(listeners,
+                              json_pack("{s:s, s:s, s:s, s:i}", "node", mgmt_node_name(),
+                                        "protocol", "https", "ip_address", ctx->cfg->mgmt_address,
+                                        "port", ctx->cfg->mgmt_tls.port));
     if (ctx->cfg->mgmt_port)
         json_array_append_new(listeners,
                               json_pack("{s:s, s:s, s:s, s:i}", "node", mgmt_node_name(),
