@@ -15,7 +15,7 @@ CSTD    := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 OPT     ?= -O2 -g
 CPPFLAGS += -I. -MMD -MP
 CFLAGS  += $(CSTD) $(OPT) $(WARN)
-LDLIBS  += -lev -ljansson -lssl -lcrypto -lmicrohttpd -lm
+LDLIBS  += -lev -ljansson -lssl -lcrypto -lmicrohttpd -lgnutls -lm
 
 ifdef SANITIZE
 VARIANT := san

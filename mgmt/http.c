@@ -2,12 +2,16 @@
 /*
  * http: libmicrohttpd driven by the broker's libev loop (STYLE.md §9), basic
  * authentication, and the bridge from MHD requests to mgmt_req handlers.
- * The only mgmt file that includes <ev.h> or <microhttpd.h>.
+ * The only mgmt file that includes <ev.h> or <microhttpd.h>, and the only
+ * file of the broker that uses GnuTLS: libmicrohttpd's HTTPS is built on it
+ * (Debian's libmicrohttpd has no OpenSSL backend), so the HTTPS listener
+ * (listeners.mgmt_tls) is GnuTLS while AMQP over TLS is OpenSSL.
  */
 #include "mgmt/mgmt.h"
 
 #include <arpa/inet.h>
 #include <ev.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -21,23 +25,29 @@
 #include "broker/config.h"
 #include "broker/log.h"
 #include "broker/loop.h"
+#include "broker/pem.h"
 #include "mgmt/mgmt_int.h"
 
 /* Request bodies larger than this get 413 (definitions files can be big). */
 #define MAX_BODY (64u * 1024 * 1024)
 
+/* GnuTLS priorities of the HTTPS listener: its defaults, TLS 1.2 and 1.3 only. */
+#define HTTPS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
 struct listener {
     struct mgmt *m;
     struct MHD_Daemon *d;
-    bool prom_only; /* the Prometheus port: /metrics only, no authentication */
-    ev_io io;       /* MHD's epoll fd */
-    ev_timer tm;    /* MHD_get_timeout */
+    bool prom_only;               /* the Prometheus port: /metrics only, no authentication */
+    const struct config_tls *tls; /* HTTPS (borrowed from the config), or NULL */
+    char *pem[3];                 /* HTTPS: certificate, key and trust files (MHD borrows them) */
+    ev_io io;                     /* MHD's epoll fd */
+    ev_timer tm;                  /* MHD_get_timeout */
 };
 
 struct mgmt {
     struct mgmt_ctx ctx;
     struct ev_loop *ev;
-    struct listener api, prom;
+    struct listener api, api_tls, prom;
     ev_timer sample_w;
 };
 
@@ -284,15 +294,79 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
 }
 
+/* verify_peer on the HTTPS listener. libmicrohttpd only asks for a client
+ * certificate (when given a trust list) and never checks it, so each new
+ * session is told here, before its handshake, to require one (or just ask)
+ * and to verify it against the trust list: a bad or (with
+ * fail_if_no_peer_cert) missing certificate fails the handshake, as with
+ * RabbitMQ. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    struct listener *li = cls;
+    const union MHD_ConnectionInfo *info;
+    (void)socket_context;
+
+    if (toe != MHD_CONNECTION_NOTIFY_STARTED || !li->tls || li->tls->verify != CONFIG_VERIFY_PEER)
+        return;
+    info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (!info || !info->tls_session)
+        return;
+    gnutls_certificate_server_set_request(info->tls_session, li->tls->fail_if_no_peer_cert
+                                                                 ? GNUTLS_CERT_REQUIRE
+                                                                 : GNUTLS_CERT_REQUEST);
+    gnutls_session_set_verify_cert(info->tls_session, NULL, 0);
+}
+
+/* The HTTPS options for MHD (certificate, key, trust list, priorities) into
+ * ops, which ends with MHD_OPTION_END. 0, or -1 after logging. */
+static int https_options(struct listener *li, struct MHD_OptionItem *ops)
+{
+    const char *files[3] = {li->tls->certfile, li->tls->keyfile,
+                            li->tls->verify == CONFIG_VERIFY_PEER ? li->tls->cacertfile : NULL};
+    static const char *const keys[3] = {"certfile", "keyfile", "cacertfile"};
+    static const enum MHD_OPTION opts[3] = {MHD_OPTION_HTTPS_MEM_CERT, MHD_OPTION_HTTPS_MEM_KEY,
+                                            MHD_OPTION_HTTPS_MEM_TRUST};
+    size_t n = 0;
+
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        log_error("listeners.mgmt_tls: this libmicrohttpd was built without HTTPS support");
+        return -1;
+    }
+    for (size_t i = 0; i < 3; i++) {
+        char why[256];
+
+        if (!files[i])
+            continue;
+        li->pem[i] = pem_read_file(files[i], NULL, why, sizeof(why));
+        if (!li->pem[i]) {
+            log_error("listeners.mgmt_tls.%s \"%s\": %s", keys[i], files[i], why);
+            return -1;
+        }
+        ops[n++] = (struct MHD_OptionItem){opts[i], 0, li->pem[i]};
+    }
+    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)HTTPS_PRIORITIES};
+    ops[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    return 0;
+}
+
 static int start(struct mgmt *m, struct listener *li, const char *addr, uint16_t port,
-                 bool prom_only)
+                 bool prom_only, const struct config_tls *tls)
 {
     struct sockaddr_storage ss;
     unsigned flags = MHD_USE_EPOLL;
     const union MHD_DaemonInfo *info;
+    struct MHD_OptionItem ops[8] = {{MHD_OPTION_END, 0, NULL}};
+    const char *what = prom_only ? "Prometheus" : tls ? "management HTTPS" : "management HTTP";
 
     li->m = m;
     li->prom_only = prom_only;
+    li->tls = tls;
+    if (tls) {
+        flags |= MHD_USE_TLS;
+        if (https_options(li, ops) < 0)
+            return -1;
+    }
     memset(&ss, 0, sizeof(ss));
     if (inet_pton(AF_INET, addr, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
         ((struct sockaddr_in *)&ss)->sin_family = AF_INET;
@@ -305,14 +379,14 @@ static int start(struct mgmt *m, struct listener *li, const char *addr, uint16_t
         log_error("listeners.mgmt_address: '%s' is not an IPv4 or IPv6 address", addr);
         return -1;
     }
-    li->d = MHD_start_daemon(flags, port, NULL, NULL, on_access, li, MHD_OPTION_SOCK_ADDR,
-                             (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, li,
-                             MHD_OPTION_UNESCAPE_CALLBACK, keep_escapes, NULL,
-                             MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_CONNECTION_LIMIT,
-                             1000u, MHD_OPTION_END);
+    li->d = MHD_start_daemon(
+        flags, port, NULL, NULL, on_access, li, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, li, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        li, MHD_OPTION_UNESCAPE_CALLBACK, keep_escapes, NULL, MHD_OPTION_CONNECTION_TIMEOUT, 120u,
+        MHD_OPTION_CONNECTION_LIMIT, 1000u, MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
     if (!li->d) {
-        log_error("cannot listen for %s on %s:%u", prom_only ? "Prometheus" : "management", addr,
-                  (unsigned)port);
+        log_error("cannot listen for %s on %s:%u%s", what, addr, (unsigned)port,
+                  tls ? " (or GnuTLS refused the certificate or key)" : "");
         return -1;
     }
     info = MHD_get_daemon_info(li->d, MHD_DAEMON_INFO_EPOLL_FD);
@@ -320,19 +394,22 @@ static int start(struct mgmt *m, struct listener *li, const char *addr, uint16_t
     ev_io_start(m->ev, &li->io);
     ev_init(&li->tm, on_timer);
     rearm(li);
-    log_info("%s listener on %s:%u", prom_only ? "Prometheus" : "management HTTP", addr,
-             (unsigned)port);
+    log_info("%s listener on %s:%u", what, addr, (unsigned)port);
     return 0;
 }
 
 static void stop(struct mgmt *m, struct listener *li)
 {
-    if (!li->d)
-        return;
-    ev_io_stop(m->ev, &li->io);
-    ev_timer_stop(m->ev, &li->tm);
-    MHD_stop_daemon(li->d);
-    li->d = NULL;
+    if (li->d) {
+        ev_io_stop(m->ev, &li->io);
+        ev_timer_stop(m->ev, &li->tm);
+        MHD_stop_daemon(li->d);
+        li->d = NULL;
+    }
+    for (size_t i = 0; i < ARRAY_LEN(li->pem); i++) {
+        free(li->pem[i]);
+        li->pem[i] = NULL;
+    }
 }
 
 struct mgmt *mgmt_create(struct loop *l, const struct config *cfg, struct auth *auth)
@@ -345,14 +422,19 @@ struct mgmt *mgmt_create(struct loop *l, const struct config *cfg, struct auth *
     m->ctx.auth = auth;
     m->ctx.rates = mgmt_rates_create();
     m->ctx.started_at = (double)time(NULL);
-    if (cfg->mgmt_port && start(m, &m->api, cfg->mgmt_address, cfg->mgmt_port, false) < 0) {
+    if (cfg->mgmt_port && start(m, &m->api, cfg->mgmt_address, cfg->mgmt_port, false, NULL) < 0) {
+        mgmt_destroy(m);
+        return NULL;
+    }
+    if (cfg->mgmt_tls.enabled && cfg->mgmt_tls.port &&
+        start(m, &m->api_tls, cfg->mgmt_address, cfg->mgmt_tls.port, false, &cfg->mgmt_tls) < 0) {
         mgmt_destroy(m);
         return NULL;
     }
     /* The Prometheus port is an extra: a clash is logged, not fatal (many
      * brokers may share a test machine; the management port has /metrics too). */
     if (cfg->prometheus_port &&
-        start(m, &m->prom, cfg->mgmt_address, cfg->prometheus_port, true) < 0)
+        start(m, &m->prom, cfg->mgmt_address, cfg->prometheus_port, true, NULL) < 0)
         log_warn("Prometheus metrics stay available on the management port only");
     mgmt_rates_sample(m->ctx.rates, ev_now(m->ev));
     ev_timer_init(&m->sample_w, on_sample, MGMT_RATES_INTERVAL, MGMT_RATES_INTERVAL);
@@ -365,6 +447,7 @@ void mgmt_destroy(struct mgmt *m)
     if (!m)
         return;
     stop(m, &m->api);
+    stop(m, &m->api_tls);
     stop(m, &m->prom);
     ev_timer_stop(m->ev, &m->sample_w);
     mgmt_rates_destroy(m->ctx.rates);
