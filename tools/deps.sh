@@ -4,11 +4,12 @@
 # everything is already present. Runs as root (apt-get) on Debian 12.
 set -e
 # build and run
-PKGS="build-essential pkg-config python3 libev-dev libjansson-dev libssl-dev libmicrohttpd-dev"
+PKGS="build-essential pkg-config python3 libev-dev libjansson-dev libssl-dev libmicrohttpd-dev
+      libgnutls28-dev"
 # tests: codec spec, unit tests, fuzzing, real clients
 PKGS="$PKGS amqp-specs libcmocka-dev clang clang-format libclang-rt-14-dev
       librabbitmq-dev amqp-tools python3-pika python3-kombu python3-prometheus-client
-      librabbitmq-client-java"
+      librabbitmq-client-java openssl curl"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
