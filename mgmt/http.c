@@ -422,12 +422,13 @@ struct mgmt *mgmt_create(struct loop *l, const struct config *cfg, struct auth *
     m->ctx.auth = auth;
     m->ctx.rates = mgmt_rates_create();
     m->ctx.started_at = (double)time(NULL);
-    if (cfg->mgmt_port && start(m, &m->api, cfg->mgmt_address, cfg->mgmt_port, false, NULL) < 0) {
+    /* HTTPS first: once the plain port accepts, both do. */
+    if (cfg->mgmt_tls.enabled && cfg->mgmt_tls.port &&
+        start(m, &m->api_tls, cfg->mgmt_address, cfg->mgmt_tls.port, false, &cfg->mgmt_tls) < 0) {
         mgmt_destroy(m);
         return NULL;
     }
-    if (cfg->mgmt_tls.enabled && cfg->mgmt_tls.port &&
-        start(m, &m->api_tls, cfg->mgmt_address, cfg->mgmt_tls.port, false, &cfg->mgmt_tls) < 0) {
+    if (cfg->mgmt_port && start(m, &m->api, cfg->mgmt_address, cfg->mgmt_port, false, NULL) < 0) {
         mgmt_destroy(m);
         return NULL;
     }
