@@ -341,6 +341,20 @@ class AmqpOverTls(TlsTestCase):
         self.assertEqual(ts.recv(4096), b"")
         self.assertGreaterEqual(time.monotonic() - t0, 0.5)
 
+    def test_management_closes_a_tls_connection_by_name(self):
+        from urllib.parse import quote
+        conn = self.pika_tls()
+        conn.channel()
+        [c] = self.mgmt("connections").json
+        path = "/api/connections/" + quote(c["name"], safe="")
+        self.assertEqual(mgmtkit.call(self.broker.mgmt_port, "GET", path).json["ssl"], True)
+        self.assertEqual(mgmtkit.call(self.broker.mgmt_port, "DELETE", path).status, 204)
+        with self.assertRaises(pika.exceptions.ConnectionClosedByBroker) as cm:
+            deadline = time.monotonic() + 5 * time_scale()
+            while time.monotonic() < deadline:
+                conn.process_data_events(time_limit=0.1)
+        self.assertEqual(cm.exception.reply_code, 320)
+
     def test_sigterm_closes_tls_clients_with_320_and_exits_0(self):
         conn = self.pika_tls()
         conn.channel()
