@@ -1142,11 +1142,13 @@ static void on_read_tls(struct conn *c, uint8_t *p, size_t cap)
             return; /* input is paused */
     }
     n = tls_read(c->tls, p, cap, &st);
-    if (!was_done && tls_handshake_done(c->tls)) {
+    if (!was_done && tls_handshake_done(c->tls) && log_enabled(LOG_DEBUG)) {
         const struct tls_info *in = tls_conn_info(c->tls);
+        char shown[300]; /* the client's certificate says what it likes */
+
         log_debug("conn %" PRIu64 " (%s): TLS handshake done: %s %s%s%s", c->id, c->peer,
                   in->protocol, in->cipher, in->peer_cert_subject[0] ? ", client " : "",
-                  in->peer_cert_subject);
+                  log_escape(view_str(in->peer_cert_subject), shown, sizeof(shown)));
     }
     if (st == TLS_WANT_WRITE && !ev_is_active(&c->wio))
         ev_io_start(ev, &c->wio);
