@@ -4,9 +4,12 @@
  *
  * The reader is a small state machine: header (7 bytes, buffered inline when
  * a read splits it), then payload + end octet. Storage for a payload is only
- * allocated when a frame really is split across reads, only after its size
- * has been checked against frame_max, and it is freed on the next call, so an
- * idle connection holds nothing but the struct itself.
+ * allocated when a method or header frame really is split across reads, only
+ * after its size has been checked against frame_max, and it is freed on the
+ * next call, so an idle connection holds nothing but the struct itself.
+ * A split body frame is streamed instead: pieces of it are produced as they
+ * arrive, always keeping its last payload byte back (in `tail` if a read ends
+ * right after it) until the end octet can be checked with it.
  */
 #include "amqp/frame.h"
 
@@ -23,6 +26,10 @@ struct frame_reader {
     uint8_t hdr_len; /* bytes of hdr filled */
     bool handed_out; /* buf holds the frame last returned; free it on the next call */
     bool failed;
+    bool streaming; /* a split body frame: `left` payload bytes not produced yet */
+    bool tail_held; /* its last payload byte is in `tail`, the end octet is next */
+    uint8_t tail;
+    uint32_t left;
 };
 
 struct frame_reader *frame_reader_create(uint32_t frame_max)
@@ -53,6 +60,8 @@ size_t frame_reader_buffered(const struct frame_reader *r)
 {
     size_t n = r->hdr_len;
 
+    if (r->streaming)
+        return r->tail_held;
     if (r->buf && !r->handed_out)
         n += (size_t)r->size + 1;
     return n;
@@ -94,7 +103,45 @@ static int finish(struct frame_reader *r, const uint8_t *payload, struct frame *
     f->type = r->hdr[0];
     f->channel = get_be16(r->hdr + 1);
     f->payload = (struct view){payload, r->size};
+    f->more = 0;
     r->hdr_len = 0;
+    return 1;
+}
+
+/* The next piece of a streamed body frame from the n bytes at p. */
+static int stream(struct frame_reader *r, const uint8_t *p, size_t n, size_t *consumed,
+                  struct frame *f, struct proto_err *err)
+{
+    const uint8_t *piece = p;
+    size_t take;
+
+    *consumed = 0;
+    f->type = SPEC_FRAME_BODY;
+    f->channel = get_be16(r->hdr + 1);
+    if (r->tail_held || n > r->left) { /* the end octet is here: the last piece */
+        if (r->tail_held)
+            piece = &r->tail;
+        if (p[r->tail_held ? 0 : r->left] != SPEC_FRAME_END)
+            return err_set(err, SPEC_FRAME_ERROR, "bad frame end octet 0x%02x",
+                           (unsigned)p[r->tail_held ? 0 : r->left]);
+        f->payload = (struct view){piece, r->tail_held ? 1 : r->left};
+        f->more = 0;
+        *consumed = r->tail_held ? 1 : (size_t)r->left + 1;
+        r->streaming = r->tail_held = false;
+        r->hdr_len = 0;
+        return 1;
+    }
+    if (r->left == 1) { /* n == 1: keep the last byte until the end octet comes */
+        r->tail = p[0];
+        r->tail_held = true;
+        *consumed = 1;
+        return 0;
+    }
+    take = n < r->left ? n : r->left - 1;
+    r->left -= (uint32_t)take;
+    f->payload = (struct view){p, take};
+    f->more = r->left;
+    *consumed = take;
     return 1;
 }
 
@@ -131,7 +178,7 @@ int frame_feed(struct frame_reader *r, const uint8_t *p, size_t n, size_t *consu
     }
 
     want = (size_t)r->size + 1;
-    if (!r->buf) {
+    if (!r->buf && !r->streaming) {
         /* Zero copy whenever payload and end octet are all in the caller's
          * bytes, even if the header itself arrived in an earlier read. */
         if (n - off >= want) {
@@ -141,11 +188,29 @@ int frame_feed(struct frame_reader *r, const uint8_t *p, size_t n, size_t *consu
             *consumed = off + want;
             return rc;
         }
-        /* Allocate only once payload bytes are actually here to copy. */
+        /* Allocate (or start streaming) only once payload bytes are here. */
         if (n - off == 0) {
             *consumed = off;
             return 0;
         }
+        if (r->hdr[0] == SPEC_FRAME_BODY) {
+            r->streaming = true;
+            r->left = r->size; /* >= 1: an empty frame's end octet was not here */
+        }
+    }
+    if (r->streaming) {
+        if (n - off == 0) {
+            *consumed = off;
+            return 0;
+        }
+        rc = stream(r, p + off, n - off, &take, f, err);
+        off += take;
+        if (rc < 0)
+            goto fail;
+        *consumed = off;
+        return rc;
+    }
+    if (!r->buf) {
         r->buf = trymalloc(want);
         if (!r->buf) {
             err_set(err, SPEC_INTERNAL_ERROR, "cannot allocate %zu bytes for a frame", want);

@@ -3,12 +3,16 @@
  * frame: AMQP 0-9-1 frame reader (push parser) and writer helpers. No I/O.
  *
  * A frame is type(1) channel(2) size(4) payload(size) frame-end(0xCE).
- * The reader takes whatever bytes the socket produced and yields complete
- * frames. When a frame's payload and end octet lie inside the caller's bytes
- * its payload is a view into them (zero copy, even if the 7-byte header came
- * in an earlier read); only frames split across reads are copied, into a
- * buffer the reader allocates at the frame's exact size after checking the
- * declared size against frame_max. A produced frame is valid until the next
+ * The reader takes whatever bytes the socket produced and yields frames.
+ * When a frame's payload and end octet lie inside the caller's bytes its
+ * payload is a view into them (zero copy, even if the 7-byte header came in
+ * an earlier read). A method or header frame split across reads is copied,
+ * into a buffer the reader allocates at the frame's exact size after checking
+ * the declared size against frame_max. A body frame split across reads is
+ * never copied: it is produced in pieces, each a view into the caller's bytes
+ * (see struct frame's `more`), so the consumer appends them straight to the
+ * message, and a connection in the middle of a large body frame holds no
+ * buffer for it. A produced frame is valid until the next
  * frame_feed() call or until the caller's bytes go away, whichever is first.
  *
  * Memory: the reader itself is a few dozen bytes. A copied frame's buffer is
@@ -34,6 +38,11 @@ struct frame {
     uint8_t type; /* SPEC_FRAME_METHOD / HEADER / BODY / HEARTBEAT */
     uint16_t channel;
     struct view payload; /* borrowed, see above */
+    /* Body frames only: payload bytes of this frame still to come in later
+     * pieces. 0 for every other frame and for a body frame's last piece, which
+     * is only produced once the frame's end octet has been checked, so a
+     * complete body never rests on a malformed frame. */
+    uint32_t more;
 };
 
 struct frame_reader;

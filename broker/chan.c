@@ -1316,7 +1316,8 @@ static int body_frame(struct chan *ch, const struct frame *f)
     if (!ch->want_body)
         return hard(ch, SPEC_UNEXPECTED_FRAME,
                     "expected method frame, got content body frame instead");
-    if (f->payload.n > msg_body_size(m) - ch->pub_got)
+    /* A streamed frame is checked whole at its first piece. */
+    if ((uint64_t)f->payload.n + f->more > msg_body_size(m) - ch->pub_got)
         return hard(ch, SPEC_FRAME_ERROR, "content body exceeds the size in its header");
     msg_append_body(m, f->payload);
     ch->pub_got += f->payload.n;
