@@ -53,10 +53,15 @@ struct auth_user {
     size_t n_perms;
 };
 
+struct auth_vhost {
+    char *name;
+    int64_t limits[AUTH_LIMIT_COUNT]; /* AUTH_LIMIT_UNSET when not set */
+};
+
 struct auth {
     struct auth_user **users;
     size_t n_users;
-    char **vhosts;
+    struct auth_vhost *vhosts;
     size_t n_vhosts;
     auth_change_fn *changed; /* told after every successful change */
     void *changed_arg;
@@ -562,7 +567,7 @@ static size_t find_user(const struct auth *a, struct view name)
 static size_t find_vhost(const struct auth *a, struct view name)
 {
     for (size_t i = 0; i < a->n_vhosts; i++)
-        if (view_eq_str(name, a->vhosts[i]))
+        if (view_eq_str(name, a->vhosts[i].name))
             return i;
     return SIZE_MAX;
 }
@@ -642,7 +647,7 @@ void auth_destroy(struct auth *a)
     }
     free(a->users);
     for (size_t i = 0; i < a->n_vhosts; i++)
-        free(a->vhosts[i]);
+        free(a->vhosts[i].name);
     free(a->vhosts);
     auth_set_loopback_users(a, NULL, 0);
     free(a);
@@ -655,7 +660,10 @@ int auth_add_vhost(struct auth *a, const char *name, char *err, size_t errlen)
     if (find_vhost(a, view_str(name)) != SIZE_MAX)
         return fail(err, errlen, "vhost \"%s\" already exists", name);
     a->vhosts = xrealloc(a->vhosts, (a->n_vhosts + 1) * sizeof(*a->vhosts));
-    a->vhosts[a->n_vhosts++] = xstrdup(name);
+    a->vhosts[a->n_vhosts].name = xstrdup(name);
+    for (size_t k = 0; k < AUTH_LIMIT_COUNT; k++)
+        a->vhosts[a->n_vhosts].limits[k] = AUTH_LIMIT_UNSET;
+    a->n_vhosts++;
     changed(a);
     return 0;
 }
@@ -671,7 +679,7 @@ int auth_delete_vhost(struct auth *a, struct view name)
         if (p)
             user_drop_perm(a->users[k], p);
     }
-    free(a->vhosts[i]);
+    free(a->vhosts[i].name);
     memmove(&a->vhosts[i], &a->vhosts[i + 1], (a->n_vhosts - i - 1) * sizeof(*a->vhosts));
     a->n_vhosts--;
     changed(a);
@@ -730,9 +738,16 @@ int auth_clear_permissions(struct auth *a, struct view user, struct view vhost)
 
 int auth_load_config(struct auth *a, const struct config *c, char *err, size_t errlen)
 {
-    for (size_t i = 0; i < c->n_vhosts; i++)
-        if (auth_add_vhost(a, c->vhosts[i].name, err, errlen))
+    for (size_t i = 0; i < c->n_vhosts; i++) {
+        const struct config_vhost *cv = &c->vhosts[i];
+        if (auth_add_vhost(a, cv->name, err, errlen))
             return -1;
+        if (cv->max_connections != AUTH_LIMIT_UNSET)
+            auth_vhost_set_limit(a, view_str(cv->name), AUTH_LIMIT_MAX_CONNECTIONS,
+                                 cv->max_connections);
+        if (cv->max_queues != AUTH_LIMIT_UNSET)
+            auth_vhost_set_limit(a, view_str(cv->name), AUTH_LIMIT_MAX_QUEUES, cv->max_queues);
+    }
     for (size_t i = 0; i < c->n_users; i++) {
         const struct config_user *cu = &c->users[i];
         if (auth_add_user(a, cu->name, cu->hashing_algorithm, cu->password_hash,
@@ -839,7 +854,59 @@ size_t auth_vhost_count(const struct auth *a)
 const char *auth_vhost_at(const struct auth *a, size_t i)
 {
     assert(i < a->n_vhosts);
-    return a->vhosts[i];
+    return a->vhosts[i].name;
+}
+
+/* ---- vhost limits ---- */
+
+const char *const auth_limit_names[AUTH_LIMIT_COUNT] = {
+    [AUTH_LIMIT_MAX_CONNECTIONS] = "max-connections",
+    [AUTH_LIMIT_MAX_QUEUES] = "max-queues",
+};
+
+int auth_limit_parse(struct view name, enum auth_vhost_limit *out)
+{
+    for (size_t k = 0; k < AUTH_LIMIT_COUNT; k++)
+        if (view_eq_str(name, auth_limit_names[k])) {
+            *out = (enum auth_vhost_limit)k;
+            return 0;
+        }
+    return -1;
+}
+
+int auth_vhost_set_limit(struct auth *a, struct view vhost, enum auth_vhost_limit which,
+                         int64_t value)
+{
+    size_t i = find_vhost(a, vhost);
+
+    assert((unsigned)which < AUTH_LIMIT_COUNT);
+    if (i == SIZE_MAX)
+        return -1;
+    if (a->vhosts[i].limits[which] != value) {
+        a->vhosts[i].limits[which] = value;
+        changed(a);
+    }
+    return 0;
+}
+
+int64_t auth_vhost_limit(const struct auth *a, struct view vhost, enum auth_vhost_limit which)
+{
+    size_t i = find_vhost(a, vhost);
+
+    assert((unsigned)which < AUTH_LIMIT_COUNT);
+    return i == SIZE_MAX ? AUTH_LIMIT_UNSET : a->vhosts[i].limits[which];
+}
+
+bool auth_vhost_over_limit(const struct auth *a, struct view vhost, enum auth_vhost_limit which,
+                           size_t count, int64_t *limit)
+{
+    int64_t v = auth_vhost_limit(a, vhost, which);
+
+    /* Unset or negative: no limit; 0 allows nothing (rabbit_vhost_limit). */
+    if (v < 0)
+        return false;
+    *limit = v;
+    return (uint64_t)count >= (uint64_t)v;
 }
 
 bool auth_vhost_access(const struct auth *a, const struct auth_user *u, struct view vhost)

@@ -31,6 +31,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "broker/util.h"
 
@@ -55,6 +56,18 @@ enum auth_op {
     AUTH_WRITE,     /* publish to an exchange, bind to a queue */
     AUTH_READ,      /* consume/get from a queue, bind from an exchange */
 };
+
+/** RabbitMQ's vhost limits (rabbitmqctl set_vhost_limits, /api/vhost-limits). */
+enum auth_vhost_limit {
+    AUTH_LIMIT_MAX_CONNECTIONS, /* "max-connections": open connections to the vhost */
+    AUTH_LIMIT_MAX_QUEUES,      /* "max-queues": queues in the vhost */
+};
+#define AUTH_LIMIT_COUNT 2
+/** A limit that is not set (any negative value set means "no limit" too). */
+#define AUTH_LIMIT_UNSET INT64_MIN
+
+/** RabbitMQ's names of the limits: "max-connections", "max-queues". */
+extern const char *const auth_limit_names[AUTH_LIMIT_COUNT];
 
 /* ---- password hashes ---- */
 
@@ -226,6 +239,27 @@ bool auth_vhost_exists(const struct auth *a, struct view vhost);
 /** Number of vhosts, and the i-th name (owned by the registry, i < count). */
 size_t auth_vhost_count(const struct auth *a);
 const char *auth_vhost_at(const struct auth *a, size_t i);
+
+/* ---- vhost limits (kept with the vhost; deleted with it; saved in definitions) ---- */
+
+/** The limit named name (borrowed): 0 and *out, or -1 for an unknown name. */
+int auth_limit_parse(struct view name, enum auth_vhost_limit *out);
+/**
+ * Sets a limit of vhost to value: any integer, as RabbitMQ (negative means no
+ * limit, 0 allows nothing); AUTH_LIMIT_UNSET clears it. Existing connections
+ * and queues are not touched. Returns -1 when the vhost does not exist.
+ */
+int auth_vhost_set_limit(struct auth *a, struct view vhost, enum auth_vhost_limit which,
+                         int64_t value);
+/** The limit's value as set, or AUTH_LIMIT_UNSET (also for a missing vhost). */
+int64_t auth_vhost_limit(const struct auth *a, struct view vhost, enum auth_vhost_limit which);
+/**
+ * Whether one more connection / queue would exceed the limit, given count
+ * existing ones: true (with the limit in *limit) when the limit is set,
+ * non-negative and count >= limit.
+ */
+bool auth_vhost_over_limit(const struct auth *a, struct view vhost, enum auth_vhost_limit which,
+                           size_t count, int64_t *limit);
 
 /**
  * True if the vhost exists, u is not deleted and u has a permission entry on

@@ -447,12 +447,26 @@ bool chan_is_reply_to(struct view queue)
     return view_eq_str(queue, REPLY_TO);
 }
 
+/* RabbitMQ's consumer_max_per_channel: 530 NOT_ALLOWED, a connection error
+ * (rabbit_channel handle_method basic.consume). */
+static int check_consumer_max(struct chan *ch, struct proto_err *err)
+{
+    uint32_t max = loop_config(conn_loop(ch->conn))->consumer_max_per_channel;
+
+    if (max && chan_consumer_count(ch) >= max)
+        return err_set(err, SPEC_NOT_ALLOWED, "reached maximum (%u) of consumers per channel",
+                       (unsigned)max);
+    return 0;
+}
+
 int chan_consume_reply_to(struct chan *ch, struct view tag, bool no_ack, bool nowait,
                           struct proto_err *err)
 {
     char gen[64], key[96];
     struct spec_method m;
 
+    if (check_consumer_max(ch, err) < 0)
+        return -1;
     if (!no_ack)
         return err_set(err, SPEC_PRECONDITION_FAILED, "reply consumer cannot acknowledge");
     if (ch->reply_tag)
@@ -528,6 +542,8 @@ int chan_consume(struct chan *ch, struct queue *q, struct view tag, bool no_ack,
     if (map_get(ch->consumers, tag))
         return err_set(err, SPEC_NOT_ALLOWED, "attempt to reuse consumer tag '%.*s'", (int)tag.n,
                        (const char *)tag.p);
+    if (check_consumer_max(ch, err) < 0)
+        return -1;
     cs = xcalloc(1, sizeof(*cs));
     cs->ch = ch;
     cs->tag = xstrndup_view(tag);

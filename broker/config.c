@@ -75,7 +75,8 @@ struct field {
     size_t size;              /* T_UINT: member size; T_ARRAY: item size */
     size_t count_off;         /* T_ARRAY, T_TAGS: offset of the size_t count */
     long long min, max;       /* value range, or length range for strings */
-    long long def;            /* default of T_UINT, T_NUMBER, T_ENUM (an index) */
+    long long def;            /* default of T_UINT, T_ENUM (an index) */
+    double def_num;           /* default of T_NUMBER */
     const char *def_str;      /* default of T_STRING; NULL leaves it NULL */
     const struct field *sub;  /* T_OBJECT, T_ARRAY: member table */
     const char *const *names; /* T_ENUM */
@@ -100,7 +101,7 @@ struct field {
     }
 #define NUMBER(rec, m, lo, hi, d)                                                                  \
     {                                                                                              \
-        .key = #m, .type = T_NUMBER, .off = offsetof(rec, m), .min = lo, .max = hi, .def = d       \
+        .key = #m, .type = T_NUMBER, .off = offsetof(rec, m), .min = lo, .max = hi, .def_num = d   \
     }
 #define ENUM(rec, m, nm, d)                                                                        \
     {                                                                                              \
@@ -192,6 +193,12 @@ static const struct field limit_fields[] = {
     UINT(struct config, memory_budget, 0, 1125899906842624LL, 0),
     /* RabbitMQ's default disk_free_limit: 50 MB. */
     UINT(struct config, disk_free_limit, 0, 1125899906842624LL, 50000000),
+    /* RabbitMQ's vm_memory_high_watermark.relative (0.4 until RabbitMQ 4.0)
+     * and .absolute (bytes; 0 here means "use the relative one"). */
+    NUMBER(struct config, vm_memory_high_watermark, 0, 1, 0.4),
+    UINT(struct config, vm_memory_high_watermark_absolute, 0, 1125899906842624LL, 0),
+    /* RabbitMQ's consumer_max_per_channel (0 here: no limit, RabbitMQ's infinity). */
+    UINT(struct config, consumer_max_per_channel, 0, 10000000, 0),
     {0},
 };
 
@@ -214,8 +221,23 @@ static const struct field user_fields[] = {
     {0},
 };
 
+/* RabbitMQ's vhost limits. Signed values go through T_UINT's 8-byte store,
+ * which copies the two's complement bits; absent means not set. */
+#define VHOST_LIMIT(k, m)                                                                          \
+    {                                                                                              \
+        .key = k, .type = T_UINT, .off = offsetof(struct config_vhost, m),                         \
+        .size = MSIZE(struct config_vhost, m), .min = -1, .max = 2147483647LL,                     \
+        .def = AUTH_LIMIT_UNSET                                                                    \
+    }
+static const struct field vhost_limit_fields[] = {
+    VHOST_LIMIT("max-connections", max_connections),
+    VHOST_LIMIT("max-queues", max_queues),
+    {0},
+};
+
 static const struct field vhost_fields[] = {
     REQ_STRING(struct config_vhost, name, 1, NAME_MAX_LEN),
+    OBJECT("limits", vhost_limit_fields),
     {0},
 };
 
@@ -696,7 +718,7 @@ static int load_default(struct loader *ld, const struct field *f, char *rec)
         set_uint(rec, f, f->def);
         return 0;
     case T_NUMBER:
-        set_double(rec, f->off, (double)f->def);
+        set_double(rec, f->off, f->def_num);
         return 0;
     case T_ENUM:
         set_int(rec, f->off, (int)f->def);
@@ -925,6 +947,7 @@ static void default_vhosts(struct loader *ld)
 
     c->vhosts = xcalloc(1, sizeof(*c->vhosts));
     c->vhosts[0].name = xstrdup("/");
+    c->vhosts[0].max_connections = c->vhosts[0].max_queues = AUTH_LIMIT_UNSET;
     c->n_vhosts = 1;
 }
 

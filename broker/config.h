@@ -81,6 +81,10 @@ struct config_user {
 /** One entry of "vhosts". */
 struct config_vhost {
     char *name; /* 1..255 bytes */
+    /* "limits": {"max-connections": N, "max-queues": N}; AUTH_LIMIT_UNSET when
+     * absent, negative = no limit (RabbitMQ's vhost limits) */
+    int64_t max_connections;
+    int64_t max_queues;
 };
 
 /** One entry of "permissions"; user and vhost exist, patterns compile. */
@@ -124,6 +128,11 @@ struct config {
     uint64_t memory_budget;    /* bytes of queued messages before flow control; 0 = 40% of RAM */
     uint64_t disk_free_limit;  /* free bytes under data_dir below which publishers are blocked;
                                   default 50000000 (RabbitMQ's), 0 = no check */
+    /* memory high watermark: a fraction of available memory (0..1, default
+     * 0.4), or bytes when vm_memory_high_watermark_absolute is non-zero */
+    double vm_memory_high_watermark;
+    uint64_t vm_memory_high_watermark_absolute;
+    uint32_t consumer_max_per_channel; /* consumers per channel, 0 (unlimited)..10000000 */
 
     /* "durability" */
     enum config_sync sync; /* when a persistent message counts as stored; default fsync */

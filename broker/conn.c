@@ -7,16 +7,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "amqp/frame.h"
 #include "amqp/table.h"
+#include "broker/alarm.h"
 #include "broker/auth.h"
 #include "broker/buf.h"
 #include "broker/chan.h"
 #include "broker/config.h"
-#include "broker/durable.h"
 #include "broker/handlers_gen.h"
 #include "broker/log.h"
 #include "broker/loop.h"
@@ -66,7 +67,6 @@ struct conn {
     bool cap_cancel_notify; /* ... and server-sent basic.cancel */
     bool held_deliveries;   /* consumers stopped taking because output was full */
     bool blocked_sent;
-    bool published; /* has published: a disk alarm blocks it */
     uint8_t hdr_len;
     uint8_t hdr[8];
     uint16_t channel_max;
@@ -76,6 +76,8 @@ struct conn {
     uint32_t frame_max;
     uint64_t id;
     ev_tstamp last_rx, last_tx, deadline;
+    ev_tstamp last_wprog; /* when the peer last took some of our output */
+    int rx_waiting;       /* unread input bytes seen while output-paused (FIONREAD) */
     struct frame_reader *fr;
     struct outq out;
     struct tls_conn *tls;   /* NULL on a plain TCP connection */
@@ -306,26 +308,52 @@ static void update_reading(struct conn *c)
         ev_io_stop(ev, &c->rio);
 }
 
-void conn_set_blocked(struct conn *c, bool blocked, const char *reason)
+/* Resource alarms, RabbitMQ's way (rabbit_reader control_throttle): a
+ * connection is blocked when it publishes while an alarm is raised, not when
+ * the alarm is raised, so a connection that only consumes and acknowledges
+ * keeps running; once blocked it is not read from (acks included) until
+ * every alarm has cleared. connection.blocked is sent once per blocking, even
+ * if another alarm joins; connection.unblocked when the last one clears. */
+static void block(struct conn *c, unsigned alarms)
 {
     struct spec_method m;
 
-    if (blocked)
-        c->paused |= PAUSE_BLOCKED;
-    else
-        c->paused &= (uint8_t)~PAUSE_BLOCKED;
-    if (c->state == CONN_OPEN && c->cap_blocked && blocked != c->blocked_sent) {
+    c->paused |= PAUSE_BLOCKED;
+    if (c->state == CONN_OPEN && c->cap_blocked && !c->blocked_sent) {
         memset(&m, 0, sizeof(m));
-        if (blocked) {
-            m.id = SPEC_CONNECTION_BLOCKED;
-            m.u.connection_blocked.reason = view_str(reason ? reason : "");
-        } else {
-            m.id = SPEC_CONNECTION_UNBLOCKED;
-        }
+        m.id = SPEC_CONNECTION_BLOCKED;
+        m.u.connection_blocked.reason = view_str(alarm_reason(alarms));
         conn_send_method(c, 0, &m);
-        c->blocked_sent = blocked;
+        c->blocked_sent = true;
     }
     update_reading(c);
+}
+
+static void unblock(struct conn *c)
+{
+    struct spec_method m;
+
+    c->paused &= (uint8_t)~PAUSE_BLOCKED;
+    if (c->blocked_sent) {
+        if (c->state == CONN_OPEN) {
+            memset(&m, 0, sizeof(m));
+            m.id = SPEC_CONNECTION_UNBLOCKED;
+            conn_send_method(c, 0, &m);
+        }
+        c->blocked_sent = false;
+    }
+    update_reading(c);
+}
+
+void conn_alarms_changed(unsigned alarms)
+{
+    if (alarms)
+        return; /* nobody is blocked before it publishes again */
+    for (struct conn *c = all_conns, *next; c; c = next) {
+        next = c->next;
+        if (c->paused & PAUSE_BLOCKED)
+            unblock(c);
+    }
 }
 
 /* ---- output ---- */
@@ -423,7 +451,7 @@ void conn_flush(struct conn *c)
             return;
         }
         if (n > 0) {
-            c->last_tx = ev_now(ev);
+            c->last_tx = c->last_wprog = ev_now(ev);
             c->send_oct += (uint64_t)n;
         }
         if ((c->paused & PAUSE_OUTPUT) && outq_pending(&c->out) < OUT_LOW_WATER) {
@@ -578,6 +606,32 @@ static void arm_timer(struct conn *c)
     ev_timer_start(ev, &c->timer);
 }
 
+/* Called once nothing has been read for two heartbeat intervals. */
+static bool peer_is_silent(struct conn *c, ev_tstamp now)
+{
+    int waiting = 0;
+
+    /* Not reading because of flow control or an alarm: the silence proves
+     * nothing (RabbitMQ pauses its heartbeat monitor while blocked). */
+    if (c->paused & (PAUSE_BLOCKED | PAUSE_FLOW))
+        return false;
+    if (!(c->paused & PAUSE_OUTPUT))
+        return true;
+    /* Not reading because the peer does not take what we send. A live peer
+     * still makes progress one way or the other: it takes some output, or
+     * more of its input (its heartbeats) waits in our socket. A peer that
+     * vanished without a FIN (half-open) does neither and is dropped like a
+     * silent one; otherwise it would hold its output buffer for ever. */
+    if (ioctl(c->fd, FIONREAD, &waiting) == 0 && waiting != c->rx_waiting) {
+        c->rx_waiting = waiting;
+        c->last_rx = now;
+        return false;
+    }
+    if (c->last_wprog > c->last_rx)
+        c->last_rx = c->last_wprog;
+    return now >= c->last_rx + 2.0 * c->heartbeat;
+}
+
 static void on_timer(struct ev_loop *ev, ev_timer *w, int revents)
 {
     struct conn *c = container_of(w, struct conn, timer);
@@ -593,7 +647,7 @@ static void on_timer(struct ev_loop *ev, ev_timer *w, int revents)
         return;
     }
     if (c->heartbeat && c->state >= CONN_AWAIT_OPEN && c->state != CONN_CLOSED) {
-        if (!c->paused && now >= c->last_rx + 2.0 * c->heartbeat) {
+        if (now >= c->last_rx + 2.0 * c->heartbeat && peer_is_silent(c, now)) {
             log_warn("conn %" PRIu64 " (%s): missed heartbeats from client, timeout: %us", c->id,
                      c->peer, (unsigned)c->heartbeat);
             conn_close_now(c);
@@ -826,11 +880,10 @@ void conn__note_publish(struct conn *c, struct queue *q)
 {
     const struct config *cfg = loop_config(c->loop);
 
-    /* A connection that starts publishing during a disk alarm is blocked
-     * like those that published before it was raised (RabbitMQ). */
-    c->published = true;
-    if (durable_disk_alarm() && !(c->paused & PAUSE_BLOCKED))
-        conn_set_blocked(c, true, "low on disk");
+    /* A publish during a resource alarm blocks the connection (RabbitMQ:
+     * publish_received). The message itself has been taken already. */
+    if (alarm_active() && !(c->paused & PAUSE_BLOCKED))
+        block(c, alarm_active());
     if (c->paused & PAUSE_FLOW)
         return;
     if (q && !(queue_ready_count(q) > FLOW_QUEUE_HIGH && queue_consumer_count(q) > 0))
@@ -1217,6 +1270,19 @@ struct conn *conn_find(uint64_t id)
     return NULL;
 }
 
+size_t conn_count_in_vhost(struct view vhost)
+{
+    size_t n = 0;
+
+    /* Closing connections still count until they are gone, as RabbitMQ's
+     * connection tracking does. */
+    for (struct conn *c = all_conns; c; c = c->next)
+        if (c->vhost && c->state >= CONN_OPEN && c->state != CONN_CLOSED &&
+            view_eq_str(vhost, c->vhost))
+            n++;
+    return n;
+}
+
 uint16_t conn_heartbeat(const struct conn *c)
 {
     return c->heartbeat;
@@ -1252,9 +1318,19 @@ const struct tls_info *conn_tls_info(const struct conn *c)
     return c->tls ? tls_conn_info(c->tls) : NULL;
 }
 
-bool conn_has_published(const struct conn *c)
+const char *conn_state_name(const struct conn *c)
 {
-    return c->published;
+    if (c->state < CONN_OPEN)
+        return "starting";
+    if (c->state != CONN_OPEN)
+        return "closing";
+    if (c->paused & PAUSE_BLOCKED)
+        return "blocked";
+    if (alarm_active())
+        return "blocking";
+    if (c->paused & PAUSE_FLOW)
+        return "flow";
+    return "running";
 }
 
 bool conn_is_blocked(const struct conn *c)

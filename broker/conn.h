@@ -72,11 +72,13 @@ void conn_flush(struct conn *c);
 bool conn_is_closed(const struct conn *c);
 
 /**
- * connection.blocked/unblocked plumbing for alarms: when blocked, input is
- * paused and (if the client advertised the capability) connection.blocked is
- * sent with reason; unblocking resumes input and sends connection.unblocked.
+ * The set of raised resource alarms changed (broker/alarm.c calls this).
+ * A connection is blocked only when it publishes during an alarm
+ * (conn__note_publish); when the set becomes empty every blocked connection
+ * is read from again and, if it announced the connection.blocked capability,
+ * gets connection.unblocked.
  */
-void conn_set_blocked(struct conn *c, bool blocked, const char *reason);
+void conn_alarms_changed(unsigned alarms);
 
 /* ---- accessors used by the handlers ---- */
 uint64_t conn_id(const struct conn *c);
@@ -130,8 +132,9 @@ bool conn_can_deliver(struct conn *c);
 void conn__confirms_pending(struct conn *c, struct chan *ch);
 void conn__confirms_forget(struct conn *c, struct chan *ch);
 /**
- * A message was published to q (borrowed; may be NULL): pause reading from c
- * if q's backlog outruns its consumers or the memory budget is exceeded.
+ * A message was published to q (borrowed; may be NULL): block c if a
+ * resource alarm is raised (connection.blocked), and pause reading from c if
+ * q's backlog outruns its consumers or the memory budget is exceeded.
  */
 void conn__note_publish(struct conn *c, struct queue *q);
 /** Resumes flow-paused publishers whose reason went away (from the prepare hook). */
@@ -149,6 +152,8 @@ void conn__chan_gone(struct conn *c, uint16_t n);
 void conn_for_each(void (*fn)(struct conn *, void *), void *arg);
 /** The live connection with this id, or NULL. */
 struct conn *conn_find(uint64_t id);
+/** Open connections (past connection.open-ok) to vhost (borrowed). */
+size_t conn_count_in_vhost(struct view vhost);
 uint16_t conn_heartbeat(const struct conn *c);
 uint16_t conn_channel_count(const struct conn *c);
 /** When the TCP connection was accepted (seconds since the epoch). */
@@ -158,10 +163,15 @@ uint64_t conn_send_oct(const struct conn *c);
 size_t conn_send_pending(const struct conn *c);
 /** Input paused by an alarm (connection.blocked) or flow control. */
 bool conn_is_blocked(const struct conn *c);
-/** Whether the connection has published a message (disk alarms block only those). */
-bool conn_has_published(const struct conn *c);
 /** The TLS session (see broker/tls.h), or NULL on a plain TCP connection. */
 const struct tls_info *conn_tls_info(const struct conn *c);
+/**
+ * RabbitMQ's connection state name: "starting" (handshake), "running",
+ * "blocking" (an alarm is raised, the connection has not published since),
+ * "blocked" (published during an alarm: not read from), "flow" (paused by
+ * flow control) or "closing". Static string.
+ */
+const char *conn_state_name(const struct conn *c);
 /** The client-properties table contents from connection.start-ok (empty before login). */
 struct view conn_client_properties(const struct conn *c);
 void conn_for_each_chan(struct conn *c, void (*fn)(struct chan *, void *), void *arg);

@@ -90,6 +90,26 @@ static void strip_vhost(json_t *arr)
     json_array_foreach(arr, i, o) json_object_del(o, "vhost");
 }
 
+/* The vhost's limits as RabbitMQ exports them: a runtime parameter of
+ * component "vhost-limits" named "limits" (rabbit_vhost_limit); NULL when none
+ * is set. */
+static json_t *vhost_limits_param(const struct auth *auth, const char *vhost)
+{
+    json_t *value = json_object();
+
+    for (size_t k = 0; k < AUTH_LIMIT_COUNT; k++) {
+        int64_t v = auth_vhost_limit(auth, view_str(vhost), (enum auth_vhost_limit)k);
+        if (v != AUTH_LIMIT_UNSET)
+            json_object_set_new(value, auth_limit_names[k], json_integer((json_int_t)v));
+    }
+    if (!json_object_size(value)) {
+        json_decref(value);
+        return NULL;
+    }
+    return json_pack("{s:s, s:s, s:s, s:o}", "vhost", vhost, "component", "vhost-limits", "name",
+                     "limits", "value", value);
+}
+
 static json_t *export_all(const struct auth *auth, const char *vhost, bool durable_only)
 {
     struct export_walk w = {NULL, json_array(), json_array(), json_array(), durable_only};
@@ -103,15 +123,19 @@ static json_t *export_all(const struct auth *auth, const char *vhost, bool durab
             json_decref(w.bindings);
             return NULL;
         }
+        json_t *params = json_array(), *lim = vhost_limits_param(auth, vhost);
         export_vhost(v, &w);
+        if (lim)
+            json_array_append_new(params, lim);
         strip_vhost(w.queues);
         strip_vhost(w.exchanges);
         strip_vhost(w.bindings);
-        return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:[], s:[]}", "rabbit_version",
+        strip_vhost(params);
+        return json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:o, s:[], s:o}", "rabbit_version",
                          LEVERET_VERSION, "rabbitmq_version", LEVERET_VERSION, "product_name",
                          LEVERET_PRODUCT, "product_version", LEVERET_VERSION, "queues", w.queues,
-                         "exchanges", w.exchanges, "bindings", w.bindings, "policies",
-                         "parameters");
+                         "exchanges", w.exchanges, "bindings", w.bindings, "policies", "parameters",
+                         params);
     }
     for (size_t i = 0; i < vhost_count(); i++) {
         struct vhost *v = vhost_at(i);
@@ -145,9 +169,13 @@ static json_t *export_all(const struct auth *auth, const char *vhost, bool durab
                                             auth_user_permission(u, vh, AUTH_READ)));
         }
     }
-    for (size_t j = 0; j < auth_vhost_count(auth); j++)
+    for (size_t j = 0; j < auth_vhost_count(auth); j++) {
+        json_t *lim = vhost_limits_param(auth, auth_vhost_at(auth, j));
         json_array_append_new(json_object_get(d, "vhosts"),
                               json_pack("{s:s}", "name", auth_vhost_at(auth, j)));
+        if (lim)
+            json_array_append_new(json_object_get(d, "parameters"), lim);
+    }
     return d;
 }
 
@@ -254,7 +282,7 @@ static json_t *with_vhost(const json_t *arr, const char *vhost)
 }
 
 struct import {
-    json_t *users, *vhosts, *perms, *queues, *exchanges, *bindings;
+    json_t *users, *vhosts, *perms, *queues, *exchanges, *bindings, *params;
 };
 
 static int check_users(const struct import *im, char *err, size_t errlen)
@@ -312,6 +340,37 @@ static int check_vhosts_perms(const struct auth *a, const struct import *im, cha
                 return fail(err, errlen, "permissions[%zu]: %s is required", i, keys[k]);
             if (auth_pattern_check(p, rerr, sizeof(rerr)) < 0)
                 return fail(err, errlen, "permissions[%zu]: invalid_regexp '%s': %s", i, p, rerr);
+        }
+    }
+    return 0;
+}
+
+/* Runtime parameters: only vhost-limits is known; other components are
+ * ignored, as the rest of what we do not implement (policies). */
+static int check_params(const struct auth *a, const struct import *im, char *err, size_t errlen)
+{
+    size_t i;
+    json_t *o;
+
+    json_array_foreach(im->params, i, o)
+    {
+        const char *comp = sfield(o, "component"), *v = sfield(o, "vhost"), *key;
+        json_t *value = json_object_get(o, "value"), *lv;
+
+        if (!comp || strcmp(comp, "vhost-limits") != 0)
+            continue;
+        if (!v || !vhost_known(a, im->vhosts, v))
+            return fail(err, errlen, "parameters[%zu]: no_such_vhost '%s'", i, v ? v : "");
+        if (!json_is_object(value))
+            return fail(err, errlen, "parameters[%zu]: value must be an object", i);
+        json_object_foreach(value, key, lv)
+        {
+            enum auth_vhost_limit which;
+            if (auth_limit_parse(view_str(key), &which) < 0)
+                return fail(err, errlen, "parameters[%zu]: Unrecognised terms [{<<\"%s\">>,...}]",
+                            i, key);
+            if (!json_is_integer(lv))
+                return fail(err, errlen, "parameters[%zu]: %s should be a number", i, key);
         }
     }
     return 0;
@@ -500,6 +559,21 @@ static void apply(struct auth *a, const struct import *im, char *err, size_t err
     json_array_foreach(im->perms, i, o)
         auth_set_permissions(a, sfield(o, "user"), sfield(o, "vhost"), sfield(o, "configure"),
                              sfield(o, "write"), sfield(o, "read"), err, errlen);
+    json_array_foreach(im->params, i, o)
+    {
+        const char *comp = sfield(o, "component");
+        json_t *value = json_object_get(o, "value");
+        struct view v = view_str(sfield(o, "vhost"));
+
+        if (!comp || strcmp(comp, "vhost-limits") != 0)
+            continue;
+        /* The parameter's value replaces the vhost's limits as a whole. */
+        for (size_t k = 0; k < AUTH_LIMIT_COUNT; k++) {
+            json_t *lv = json_object_get(value, auth_limit_names[k]);
+            auth_vhost_set_limit(a, v, (enum auth_vhost_limit)k,
+                                 lv ? (int64_t)json_integer_value(lv) : AUTH_LIMIT_UNSET);
+        }
+    }
     json_array_foreach(im->exchanges, i, o)
     {
         struct ops_ctx c = {a, NULL, vhost_find(view_str(sfield(o, "vhost"))), 0};
@@ -552,14 +626,15 @@ int definitions_import(struct auth *auth, const json_t *defs, const char *vhost,
                        size_t errlen)
 {
     struct import im = {0};
-    json_t *q, *x, *b;
+    json_t *q, *x, *b, *p;
     int rc = -1;
 
     if (!json_is_object(defs))
         return fail(err, errlen, "definitions must be a JSON object");
     if (section(defs, "queues", &q, err, errlen) < 0 ||
         section(defs, "exchanges", &x, err, errlen) < 0 ||
-        section(defs, "bindings", &b, err, errlen) < 0)
+        section(defs, "bindings", &b, err, errlen) < 0 ||
+        section(defs, "parameters", &p, err, errlen) < 0)
         return -1;
     if (!vhost && (section(defs, "users", &im.users, err, errlen) < 0 ||
                    section(defs, "vhosts", &im.vhosts, err, errlen) < 0 ||
@@ -571,9 +646,10 @@ int definitions_import(struct auth *auth, const json_t *defs, const char *vhost,
     im.queues = with_vhost(q, vhost);
     im.exchanges = with_vhost(x, vhost);
     im.bindings = with_vhost(b, vhost);
+    im.params = with_vhost(p, vhost);
     if (check_users(&im, err, errlen) < 0 || check_vhosts_perms(auth, &im, err, errlen) < 0 ||
-        check_exchanges(auth, &im, err, errlen) < 0 || check_queues(auth, &im, err, errlen) < 0 ||
-        check_bindings(auth, &im, err, errlen) < 0)
+        check_params(auth, &im, err, errlen) < 0 || check_exchanges(auth, &im, err, errlen) < 0 ||
+        check_queues(auth, &im, err, errlen) < 0 || check_bindings(auth, &im, err, errlen) < 0)
         goto out;
     err[0] = '\0';
     apply(auth, &im, err, errlen);
@@ -585,5 +661,6 @@ out:
     json_decref(im.queues);
     json_decref(im.exchanges);
     json_decref(im.bindings);
+    json_decref(im.params);
     return rc;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * definitions: the broker's definitions (users, vhosts, permissions,
- * exchanges, queues, bindings) as JSON in RabbitMQ's definitions layout
+ * definitions: the broker's definitions (users, vhosts, permissions, vhost
+ * limits, exchanges, queues, bindings) as JSON in RabbitMQ's definitions layout
  * (rabbit_definitions / GET /api/definitions), for the management API's
  * export and import and for the definitions file in data_dir (broker/durable.c).
  *
@@ -20,7 +20,9 @@ struct auth;
 
 /**
  * A new JSON object with every definition (vhost NULL) or one vhost's
- * exchanges, queues and bindings (RabbitMQ's per-vhost export layout). The
+ * exchanges, queues, bindings and limits (RabbitMQ's per-vhost export
+ * layout). Vhost limits are "parameters" entries of component "vhost-limits",
+ * name "limits", as RabbitMQ exports them. The
  * caller owns the result; NULL when vhost does not exist. auth is borrowed.
  * Predeclared exchanges, exclusive queues and the default exchange's implicit
  * bindings are left out, as in RabbitMQ.
@@ -35,9 +37,12 @@ json_t *definitions_export(const struct auth *auth, const char *vhost);
 json_t *definitions_export_durable(const struct auth *auth);
 
 /**
- * Imports defs (borrowed): users, vhosts, permissions, exchanges, queues,
- * bindings; with vhost non-NULL only exchanges, queues and bindings, all into
- * that vhost. Unknown top-level keys (policies, parameters, ...) are ignored.
+ * Imports defs (borrowed): users, vhosts, permissions, vhost limits
+ * ("parameters" of component "vhost-limits"; each replaces the vhost's
+ * limits), exchanges, queues, bindings; with vhost non-NULL only exchanges,
+ * queues, bindings and limits, all into that vhost. Unknown top-level keys
+ * (policies, ...) and other parameter components are ignored. Queue limits
+ * are not enforced on import.
  * Returns 0, or -1 with a one-line reason in err when anything is invalid, in
  * which case nothing was changed.
  */

@@ -10,13 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "broker/alarm.h"
 #include "broker/auth.h"
 #include "broker/chan.h"
 #include "broker/config.h"
-#include "broker/conn.h"
 #include "broker/definitions.h"
 #include "broker/log.h"
 #include "broker/msg.h"
@@ -462,14 +463,6 @@ void durable_submit(void)
     store_submit(D.st);
 }
 
-static void apply_alarm(struct conn *c, void *arg)
-{
-    (void)arg;
-    /* Only publishers are blocked: consumers keep draining (RabbitMQ). */
-    if (conn_has_published(c))
-        conn_set_blocked(c, D.alarm, "low on disk");
-}
-
 static void update_status(void)
 {
     unsigned st = store_status(D.st), was = D.status;
@@ -490,7 +483,8 @@ static void update_status(void)
     else
         log_info("disk alarm cleared: %" PRIu64 " bytes free; unblocking publishers",
                  store_disk_free(D.st));
-    conn_for_each(apply_alarm, NULL);
+    /* Publishers are blocked, consumers keep draining (broker/alarm.h). */
+    alarm_set(ALARM_DISK, alarm);
 }
 
 void durable_completed(void)
@@ -521,6 +515,17 @@ bool durable_is_durable(uint64_t ticket)
 bool durable_disk_alarm(void)
 {
     return D.alarm;
+}
+
+uint64_t durable_disk_free(void)
+{
+    uint64_t free_bytes = D.st ? store_disk_free(D.st) : 0;
+    struct statvfs sv;
+
+    /* The sync thread measures when it writes or polls; before that, ask. */
+    if (free_bytes == UINT64_MAX)
+        free_bytes = statvfs(D.cfg->data_dir, &sv) == 0 ? (uint64_t)sv.f_bavail * sv.f_frsize : 0;
+    return free_bytes;
 }
 
 /* ---- queues ---- */

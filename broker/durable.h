@@ -87,6 +87,8 @@ uint64_t durable_ticket(void);
 bool durable_is_durable(uint64_t ticket);
 /** Whether a disk alarm is raised: publishing connections are to be blocked. */
 bool durable_disk_alarm(void);
+/** Free bytes under data_dir at the store's last measurement (0 when closed). */
+uint64_t durable_disk_free(void);
 
 /* ---- definitions ---- */
 

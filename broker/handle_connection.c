@@ -141,19 +141,28 @@ int handle_connection_open(struct conn *c, const struct spec_connection_open *a,
     struct auth *auth = loop_auth(conn_loop(c));
     const struct config *cfg = loop_config(conn_loop(c));
     const struct auth_user *u = conn_user(c);
+    int vn = (int)a->virtual_host.n;
+    const char *vp = (const char *)a->virtual_host.p;
+    int64_t limit;
 
-    if (!auth_vhost_exists(auth, a->virtual_host))
-        return err_set(err, SPEC_NOT_ALLOWED, "vhost %.*s not found", (int)a->virtual_host.n,
-                       (const char *)a->virtual_host.p);
-    if (!auth_vhost_access(auth, u, a->virtual_host))
-        return err_set(err, SPEC_NOT_ALLOWED, "access to vhost '%.*s' refused for user '%s'",
-                       (int)a->virtual_host.n, (const char *)a->virtual_host.p, auth_user_name(u));
+    /* RabbitMQ's order (rabbit_reader handle_method0 connection.open): the
+     * node's connection limit, the vhost's, then access to the vhost. The
+     * node count includes this connection (ranch's active connections). */
     if (cfg->max_connections && loop_conn_count(conn_loop(c)) > cfg->max_connections)
         return err_set(err, SPEC_NOT_ALLOWED,
-                       "access to vhost '%.*s' refused for user '%s': connection limit (%u) "
-                       "is reached",
-                       (int)a->virtual_host.n, (const char *)a->virtual_host.p, auth_user_name(u),
+                       "connection refused: node connection limit (%u) is reached",
                        (unsigned)cfg->max_connections);
+    if (!auth_vhost_exists(auth, a->virtual_host))
+        return err_set(err, SPEC_NOT_ALLOWED, "vhost %.*s not found", vn, vp);
+    if (auth_vhost_over_limit(auth, a->virtual_host, AUTH_LIMIT_MAX_CONNECTIONS,
+                              conn_count_in_vhost(a->virtual_host), &limit))
+        return err_set(err, SPEC_NOT_ALLOWED,
+                       "access to vhost '%.*s' refused for user '%s': connection limit (%lld) is "
+                       "reached",
+                       vn, vp, auth_user_name(u), (long long)limit);
+    if (!auth_vhost_access(auth, u, a->virtual_host))
+        return err_set(err, SPEC_NOT_ALLOWED, "access to vhost '%.*s' refused for user '%s'", vn,
+                       vp, auth_user_name(u));
     conn__open(c, a->virtual_host);
     return 0;
 }

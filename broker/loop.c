@@ -19,6 +19,7 @@
 #include "broker/conn.h"
 #include "broker/durable.h"
 #include "broker/log.h"
+#include "broker/memmon.h"
 #include "broker/tls.h"
 #include "broker/util.h"
 #include "queue/queue.h"
@@ -54,6 +55,7 @@ struct loop {
     ev_signal sigterm_w, sigint_w, sighup_w;
     ev_timer shutdown_w;
     ev_timer expiry_w;     /* the queue module's next message/queue expiry */
+    ev_timer memmon_w;     /* samples the broker's memory (high watermark) */
     ev_async store_w;      /* the message store's sync thread finished something */
     uint64_t expiry_armed; /* the deadline expiry_w is set for (UINT64_MAX: none) */
     int stopping;
@@ -146,6 +148,15 @@ static void arm_expiry(struct loop *l)
     now = queue_clock_ms();
     ev_timer_set(&l->expiry_w, next > now ? (double)(next - now) / 1000.0 : 0.0, 0.);
     ev_timer_start(l->ev, &l->expiry_w);
+}
+
+/* ---- memory high watermark ---- */
+
+static void on_memmon(struct ev_loop *ev, ev_timer *w, int revents)
+{
+    (void)w;
+    (void)revents;
+    memmon_sample(ev_now(ev));
 }
 
 /* ---- the message store (STYLE.md §2.3) ---- */
@@ -376,6 +387,9 @@ struct loop *loop_create(const struct config *cfg, struct auth *auth)
     ev_async_start(l->ev, &l->store_w);
     ev_prepare_init(&l->prepare_w, on_prepare);
     ev_prepare_start(l->ev, &l->prepare_w);
+    memmon_init(cfg);
+    ev_timer_init(&l->memmon_w, on_memmon, MEMMON_INTERVAL_S, MEMMON_INTERVAL_S);
+    ev_timer_start(l->ev, &l->memmon_w);
     ev_signal_init(&l->sigterm_w, on_signal, SIGTERM);
     ev_signal_start(l->ev, &l->sigterm_w);
     ev_signal_init(&l->sigint_w, on_signal, SIGINT);
@@ -412,6 +426,7 @@ void loop_destroy(struct loop *l)
     stop_listener(l, &l->amqp);
     stop_listener(l, &l->amqps);
     tls_ctx_destroy(l->amqps.tls); /* after the connections, which use it */
+    memmon_close();
     ev_loop_destroy(l->ev);
     free(l->flush);
     free(l->dead);

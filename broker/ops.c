@@ -256,6 +256,18 @@ struct queue *ops_queue_declare(const struct ops_ctx *c, struct view name, unsig
             return NULL;
         return q;
     }
+    if (c->user && c->auth) {
+        /* RabbitMQ's vhost limit max-queues, enforced for new queues only
+         * (rabbit_channel check_vhost_queue_limit). */
+        int64_t limit;
+        if (auth_vhost_over_limit(c->auth, view_str(vhost_name(c->vh)), AUTH_LIMIT_MAX_QUEUES,
+                                  vhost_queue_count(c->vh), &limit)) {
+            err_set(err, SPEC_PRECONDITION_FAILED,
+                    "cannot declare queue '%.*s': queue limit in vhost '%s' (%lld) is reached",
+                    (int)name.n, (const char *)name.p, vhost_name(c->vh), (long long)limit);
+            return NULL;
+        }
+    }
     if (check_target_type(c, "queue", name, args, "x-dead-letter-exchange", err) < 0 ||
         check_target_access(c, "queue", name, args, "x-dead-letter-exchange", err) < 0)
         return NULL;

@@ -667,7 +667,6 @@ static mgmt_handler h_health_ok, h_health_port, h_health_protocol, h_health_serv
 
 static void h_health_ok(struct mgmt_req *r)
 {
-    /* No resource alarms are raised yet (flow control is per connection). */
     mgmt_reply(r, 200, json_pack("{s:s}", "status", "ok"));
 }
 
@@ -788,6 +787,7 @@ static mgmt_handler *const handlers[MGMT_R_COUNT] = {
     [MGMT_R_OVERVIEW] = h_overview,
     [MGMT_R_NODES] = h_nodes,
     [MGMT_R_NODE] = h_node,
+    [MGMT_R_NODE_WATERMARK] = mgmt__h_node_watermark,
     [MGMT_R_EXTENSIONS] = h_extensions,
     [MGMT_R_WHOAMI] = h_whoami,
     [MGMT_R_VHOSTS] = h_vhosts,
@@ -795,6 +795,9 @@ static mgmt_handler *const handlers[MGMT_R_COUNT] = {
     [MGMT_R_VHOST_PERMISSIONS] = h_vhost_permissions,
     [MGMT_R_VHOST_CONNECTIONS] = mgmt__h_connections,
     [MGMT_R_VHOST_CHANNELS] = mgmt__h_channels,
+    [MGMT_R_VHOST_LIMITS] = mgmt__h_vhost_limits,
+    [MGMT_R_VHOST_LIMITS_VHOST] = mgmt__h_vhost_limits,
+    [MGMT_R_VHOST_LIMIT] = mgmt__h_vhost_limit,
     [MGMT_R_USERS] = h_users,
     [MGMT_R_USER] = h_user,
     [MGMT_R_USER_PERMISSIONS] = h_user_permissions,
@@ -829,8 +832,8 @@ static mgmt_handler *const handlers[MGMT_R_COUNT] = {
     [MGMT_R_BINDING_EE] = mgmt__h_binding,
     [MGMT_R_DEFINITIONS] = h_definitions,
     [MGMT_R_DEFINITIONS_VHOST] = h_definitions,
-    [MGMT_R_HEALTH_ALARMS] = h_health_ok,
-    [MGMT_R_HEALTH_LOCAL_ALARMS] = h_health_ok,
+    [MGMT_R_HEALTH_ALARMS] = mgmt__h_health_alarms,
+    [MGMT_R_HEALTH_LOCAL_ALARMS] = mgmt__h_health_alarms,
     [MGMT_R_HEALTH_PORT_LISTENER] = h_health_port,
     [MGMT_R_HEALTH_PROTOCOL_LISTENER] = h_health_protocol,
     [MGMT_R_HEALTH_VIRTUAL_HOSTS] = h_health_ok,

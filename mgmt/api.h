@@ -44,6 +44,7 @@ mgmt_handler mgmt__h_connections, mgmt__h_connection, mgmt__h_channels, mgmt__h_
     mgmt__h_consumers, mgmt__h_exchanges, mgmt__h_exchange, mgmt__h_exchange_bindings,
     mgmt__h_exchange_publish, mgmt__h_queues, mgmt__h_queue, mgmt__h_queue_bindings,
     mgmt__h_queue_contents, mgmt__h_queue_get, mgmt__h_bindings, mgmt__h_bindings_between,
-    mgmt__h_binding, mgmt__h_queue_messages, mgmt__h_queue_replay;
+    mgmt__h_binding, mgmt__h_queue_messages, mgmt__h_queue_replay, mgmt__h_vhost_limits,
+    mgmt__h_vhost_limit, mgmt__h_health_alarms, mgmt__h_node_watermark;
 
 #endif

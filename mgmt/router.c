@@ -22,6 +22,8 @@ static const struct route routes[] = {
     {G, "/api/overview", MGMT_R_OVERVIEW},
     {G, "/api/nodes", MGMT_R_NODES},
     {G, "/api/nodes/{node}", MGMT_R_NODE},
+    /* Not RabbitMQ's (rabbitmqctl set_vm_memory_high_watermark is its way). */
+    {G | MGMT_PUT, "/api/nodes/{node}/memory-high-watermark", MGMT_R_NODE_WATERMARK},
     {G, "/api/extensions", MGMT_R_EXTENSIONS},
     {G, "/api/whoami", MGMT_R_WHOAMI},
     {G, "/api/vhosts", MGMT_R_VHOSTS},
@@ -29,6 +31,9 @@ static const struct route routes[] = {
     {G, "/api/vhosts/{vhost}/permissions", MGMT_R_VHOST_PERMISSIONS},
     {G, "/api/vhosts/{vhost}/connections", MGMT_R_VHOST_CONNECTIONS},
     {G, "/api/vhosts/{vhost}/channels", MGMT_R_VHOST_CHANNELS},
+    {G, "/api/vhost-limits", MGMT_R_VHOST_LIMITS},
+    {G, "/api/vhost-limits/{vhost}", MGMT_R_VHOST_LIMITS_VHOST},
+    {MGMT_PUT | MGMT_DELETE, "/api/vhost-limits/{vhost}/{name}", MGMT_R_VHOST_LIMIT},
     {G, "/api/users", MGMT_R_USERS},
     {GPD, "/api/users/{user}", MGMT_R_USER},
     {G, "/api/users/{user}/permissions", MGMT_R_USER_PERMISSIONS},

@@ -32,6 +32,7 @@ enum mgmt_route {
     MGMT_R_OVERVIEW,
     MGMT_R_NODES,
     MGMT_R_NODE,
+    MGMT_R_NODE_WATERMARK, /* memory high watermark at run time (ours) */
     MGMT_R_EXTENSIONS,
     MGMT_R_WHOAMI,
     MGMT_R_VHOSTS,
@@ -39,6 +40,9 @@ enum mgmt_route {
     MGMT_R_VHOST_PERMISSIONS,
     MGMT_R_VHOST_CONNECTIONS,
     MGMT_R_VHOST_CHANNELS,
+    MGMT_R_VHOST_LIMITS,       /* /api/vhost-limits */
+    MGMT_R_VHOST_LIMITS_VHOST, /* /api/vhost-limits/{vhost} */
+    MGMT_R_VHOST_LIMIT,        /* /api/vhost-limits/{vhost}/{name} */
     MGMT_R_USERS,
     MGMT_R_USER,
     MGMT_R_USER_PERMISSIONS,

@@ -104,9 +104,7 @@ json_t *mgmt_connection_new(const struct mgmt_ctx *ctx, struct conn *c)
     char name[400], host[128], local[128];
     long port;
     json_t *o = json_object();
-    const char *state = conn_state(c) == CONN_OPEN  ? (conn_is_blocked(c) ? "blocked" : "running")
-                        : conn_state(c) < CONN_OPEN ? "starting"
-                                                    : "closing";
+    const char *state = conn_state_name(c);
 
     mgmt_conn_name(ctx, c, name, sizeof(name));
     split_peer(conn_peer(c), host, sizeof(host), &port);

@@ -6,11 +6,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "broker/alarm.h"
 #include "broker/auth.h"
 #include "broker/chan.h"
 #include "broker/config.h"
 #include "broker/conn.h"
+#include "broker/durable.h"
 #include "broker/loop.h"
+#include "broker/memmon.h"
 #include "broker/stats.h"
 #include "broker/version.h"
 #include "broker/vhost.h"
@@ -166,29 +169,31 @@ json_t *mgmt_overview_new(const struct mgmt_ctx *ctx, const struct auth_user *u)
 
 json_t *mgmt_node_new(const struct mgmt_ctx *ctx)
 {
-    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGE_SIZE);
-    double mem_total = pages > 0 && psize > 0 ? (double)pages * (double)psize : 0;
-    uint64_t limit =
-        ctx->cfg->memory_budget ? ctx->cfg->memory_budget : (uint64_t)(mem_total * 0.4);
-    long rss_pages = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
     char pid[32];
+    unsigned alarms = alarm_active();
+    json_t *o;
 
-    if (f) {
-        long size;
-        if (fscanf(f, "%ld %ld", &size, &rss_pages) != 2)
-            rss_pages = 0;
-        fclose(f);
-    }
     snprintf(pid, sizeof(pid), "%ld", (long)getpid());
-    return json_pack("{s:s, s:s, s:b, s:s, s:I, s:I, s:b, s:b, s:I, s:I, s:i, s:s, s:o, s:[]}",
-                     "name", mgmt_node_name(), "type", "disc", "running", 1, "os_pid", pid,
-                     "mem_used", (json_int_t)rss_pages * psize, "mem_limit", (json_int_t)limit,
-                     "mem_alarm", 0, "disk_free_alarm", 0, "uptime",
-                     (json_int_t)((double)time(NULL) - ctx->started_at) * 1000,
-                     "connection_created", (json_int_t)stats.connection_created, "processors",
-                     (int)sysconf(_SC_NPROCESSORS_ONLN), "rates_mode", "basic", "exchange_types",
-                     json_pack("[{s:s}, {s:s}, {s:s}, {s:s}]", "name", "direct", "name", "fanout",
-                               "name", "headers", "name", "topic"),
-                     "partitions");
+    o = json_pack("{s:s, s:s, s:b, s:s, s:I, s:I, s:b, s:s, s:I, s:I, s:b, s:I, s:I, s:i, s:s, "
+                  "s:o, s:[]}",
+                  "name", mgmt_node_name(), "type", "disc", "running", 1, "os_pid", pid, "mem_used",
+                  (json_int_t)memmon_used(), "mem_limit", (json_int_t)memmon_limit(), "mem_alarm",
+                  (alarms & ALARM_MEMORY) != 0, "mem_calculation_strategy", "rss", "disk_free",
+                  (json_int_t)durable_disk_free(), "disk_free_limit",
+                  (json_int_t)ctx->cfg->disk_free_limit, "disk_free_alarm",
+                  (alarms & ALARM_DISK) != 0, "uptime",
+                  (json_int_t)((double)time(NULL) - ctx->started_at) * 1000, "connection_created",
+                  (json_int_t)stats.connection_created, "processors",
+                  (int)sysconf(_SC_NPROCESSORS_ONLN), "rates_mode", "basic", "exchange_types",
+                  json_pack("[{s:s}, {s:s}, {s:s}, {s:s}]", "name", "direct", "name", "fanout",
+                            "name", "headers", "name", "topic"),
+                  "partitions");
+    /* Not in RabbitMQ's node object (rabbitmqctl status shows them): the
+     * watermark as configured, and the memory it is a fraction of. */
+    json_object_set_new(o, "vm_memory_high_watermark",
+                        memmon_absolute()
+                            ? json_pack("{s:I}", "absolute", (json_int_t)memmon_absolute())
+                            : json_pack("{s:f}", "relative", memmon_relative()));
+    json_object_set_new(o, "total_memory_available", json_integer((json_int_t)memmon_total()));
+    return o;
 }
