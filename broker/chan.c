@@ -503,8 +503,9 @@ static void drop_reply_consumer(struct chan *ch)
 }
 
 /* Delivers a reply straight to the requesting channel (no queue involved).
- * Returns false when the key names no live reply consumer. */
-static bool deliver_reply(struct msg *m)
+ * Returns the requester's connection, or NULL when the key names no live
+ * reply consumer. */
+static struct conn *deliver_reply(struct msg *m)
 {
     struct view rk = msg_routing_key(m), key;
     struct chan *to;
@@ -512,11 +513,11 @@ static bool deliver_reply(struct msg *m)
 
     if (rk.n <= sizeof(REPLY_TO_PREFIX) - 1 ||
         memcmp(rk.p, REPLY_TO_PREFIX, sizeof(REPLY_TO_PREFIX) - 1) != 0 || !reply_chans)
-        return false;
+        return NULL;
     key = (struct view){rk.p + sizeof(REPLY_TO_PREFIX) - 1, rk.n - (sizeof(REPLY_TO_PREFIX) - 1)};
     to = map_get(reply_chans, key);
     if (!to || to->state != CHAN_OPEN)
-        return false;
+        return NULL;
     memset(&dm, 0, sizeof(dm));
     dm.id = SPEC_BASIC_DELIVER;
     dm.u.basic_deliver.consumer_tag = view_str(to->reply_tag);
@@ -524,7 +525,7 @@ static bool deliver_reply(struct msg *m)
     dm.u.basic_deliver.exchange = msg_exchange(m);
     dm.u.basic_deliver.routing_key = rk;
     conn_send_content(to->conn, to->n, &dm, m);
-    return true;
+    return to->conn;
 }
 
 int chan_consume(struct chan *ch, struct queue *q, struct view tag, bool no_ack, bool exclusive,
@@ -918,8 +919,9 @@ static void route_now(struct chan *ch, struct msg *m, struct exch *x, bool manda
 {
     struct publish_result r = {0};
     uint64_t appends = durable_append_count();
+    struct conn *reply_to = exch_name(x)[0] == '\0' ? deliver_reply(m) : NULL;
 
-    if (exch_name(x)[0] == '\0' && deliver_reply(m))
+    if (reply_to)
         r.routed = 1;
     else
         publish_route(chan_vhost(ch), x, m, &r);
@@ -939,6 +941,8 @@ static void route_now(struct chan *ch, struct msg *m, struct exch *x, bool manda
         conn_send_content(ch->conn, ch->n, &rm, m);
     }
     conn__note_publish(ch->conn, r.busiest);
+    if (reply_to)
+        conn__note_reply(ch->conn, reply_to);
     if (!seq)
         return;
     /* Records appended while routing (dead letters included) must be durable

@@ -85,6 +85,7 @@ struct conn {
     char *vhost;
     struct vhost *vh;
     struct queue *flow_q;     /* the queue that made us pause for flow (a reference) */
+    uint64_t flow_conn;       /* ... or the connection whose output did (its id; 0: none) */
     struct conn *flow_next;   /* in the list of flow-paused connections */
     struct chan **confirming; /* channels with confirms to send after this read */
     size_t nconfirming, capconfirming;
@@ -876,6 +877,14 @@ static void flow_unlink(struct conn *c)
     queue_unref(&c->flow_q);
 }
 
+static void flow_pause(struct conn *c)
+{
+    c->paused |= PAUSE_FLOW;
+    c->flow_next = flow_paused;
+    flow_paused = c;
+    update_reading(c);
+}
+
 void conn__note_publish(struct conn *c, struct queue *q)
 {
     const struct config *cfg = loop_config(c->loop);
@@ -891,10 +900,23 @@ void conn__note_publish(struct conn *c, struct queue *q)
     if (!q && !(config_memory_budget(cfg) && queue_total_ready_bytes() > config_memory_budget(cfg)))
         return;
     c->flow_q = q ? queue_ref(q) : NULL;
-    c->paused |= PAUSE_FLOW;
-    c->flow_next = flow_paused;
-    flow_paused = c;
-    update_reading(c);
+    flow_pause(c);
+}
+
+void conn__note_reply(struct conn *c, struct conn *target)
+{
+    if (c == target || (c->paused & PAUSE_FLOW) || outq_pending(&target->out) <= OUT_HIGH_WATER)
+        return;
+    c->flow_conn = target->id;
+    flow_pause(c);
+}
+
+/* Whether the connection c is paused for is still above its low-water mark. */
+static bool flow_target_full(uint64_t id)
+{
+    struct conn *t = id ? conn_find(id) : NULL;
+
+    return t && !t->freeing && t->state == CONN_OPEN && outq_pending(&t->out) > OUT_LOW_WATER;
 }
 
 void conn__flow_poll(const struct config *cfg)
@@ -909,6 +931,8 @@ void conn__flow_poll(const struct config *cfg)
         if (q && !queue_is_deleted(q) && queue_consumer_count(q) > 0 &&
             queue_ready_count(q) > FLOW_QUEUE_LOW)
             go = false;
+        if (flow_target_full(c->flow_conn))
+            go = false;
         if (!go) {
             pp = &c->flow_next;
             continue;
@@ -916,6 +940,7 @@ void conn__flow_poll(const struct config *cfg)
         *pp = c->flow_next;
         c->flow_next = NULL;
         queue_unref(&c->flow_q);
+        c->flow_conn = 0;
         c->paused &= (uint8_t)~PAUSE_FLOW;
         update_reading(c);
     }

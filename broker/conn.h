@@ -137,6 +137,13 @@ void conn__confirms_forget(struct conn *c, struct chan *ch);
  * q's backlog outruns its consumers or the memory budget is exceeded.
  */
 void conn__note_publish(struct conn *c, struct queue *q);
+/**
+ * c published a direct reply-to message straight into target's output
+ * (borrowed): if that output is above the high-water mark (the requester does
+ * not read), reading from c pauses until it drains, so a reader that never
+ * reads cannot make the broker buffer replies without bound.
+ */
+void conn__note_reply(struct conn *c, struct conn *target);
 /** Resumes flow-paused publishers whose reason went away (from the prepare hook). */
 void conn__flow_poll(const struct config *cfg);
 
