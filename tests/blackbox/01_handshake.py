@@ -325,6 +325,47 @@ class HandshakeTimeout(BrokerTestCase):
         c.tune_ok(tune["channel_max"], tune["frame_max"], 0)
         self.assertClosedAfterTimeout(c, t0)
 
+    def test_partial_protocol_header_then_nothing_is_closed(self):
+        t0 = time.monotonic()
+        c = self.raw()
+        c.send(b"AMQP")
+        self.assertClosedAfterTimeout(c, t0)
+
+    def test_protocol_header_then_nothing_is_closed(self):
+        # The header alone, connection.start left unread and unanswered.
+        t0 = time.monotonic()
+        c = self.raw()
+        c.send(raw.PROTOCOL_HEADER)
+        frames = c.read_until_eof(4.0)
+        self.assertEqual([f.method_id for f in frames], [raw.CONNECTION_START])
+        elapsed = time.monotonic() - t0
+        self.assertGreaterEqual(elapsed, 0.8, "closed before handshake_timeout elapsed")
+        self.assertLessEqual(elapsed, 3.5)
+
+    def test_partial_frame_then_stall_is_closed(self):
+        t0 = time.monotonic()
+        c = self.raw()
+        c.start()
+        start_ok = raw.method_frame(0, raw.CONNECTION_START_OK, raw.start_ok_args(
+            "PLAIN", raw.plain_response("guest", "guest")))
+        c.send(start_ok[:len(start_ok) // 2])
+        self.assertClosedAfterTimeout(c, t0)
+
+    def test_slow_drip_does_not_extend_the_deadline(self):
+        # handshake_timeout counts from accept (RabbitMQ's handshake_timeout
+        # timer is started once), so bytes trickling in do not keep a
+        # connection alive: one byte of start-ok every 0.2 s.
+        t0 = time.monotonic()
+        c = self.raw()
+        c.start()
+        start_ok = raw.method_frame(0, raw.CONNECTION_START_OK, raw.start_ok_args(
+            "PLAIN", raw.plain_response("guest", "guest")))
+        for b in start_ok:
+            if not c.try_send(bytes([b])) or time.monotonic() - t0 > 4.0:
+                break
+            time.sleep(0.2)
+        self.assertClosedAfterTimeout(c, t0)
+
     def test_open_connection_outlives_handshake_timeout(self):
         c = self.raw()
         c.handshake(heartbeat=0)

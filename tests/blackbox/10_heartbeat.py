@@ -10,8 +10,11 @@ socket without a connection.close (rabbit_heartbeat.erl, rabbit_reader.erl).
 
 import time
 
+import pika
+
 import raw
-from harness import BrokerTestCase
+from harness import BrokerTestCase, pika_params
+from mgmtkit import call
 
 
 def pump(conn, seconds, send_every=None, payload=None):
@@ -76,6 +79,81 @@ class Heartbeats(BrokerTestCase):
         self.assertTrue(any(f.method_id == raw.CHANNEL_FLOW_OK for _, f in got))
         c.close_channel(1)
 
+
+
+class HalfOpen(BrokerTestCase):
+    """A peer that vanished without a FIN (simulated: a client that stops reading
+    and sending after negotiating heartbeats) is dropped by the heartbeat
+    timeout, also when the broker has stopped reading it because its output is
+    full (RabbitMQ keeps reading while its writer is stuck, so it sees the
+    missing heartbeats; Leveret counts output taken or input waiting as
+    liveness then). A connection blocked by a resource alarm is not dropped:
+    RabbitMQ pauses its heartbeat monitor while blocked."""
+
+    def connections(self):
+        r = call(self.broker.mgmt_port, "GET", "/api/connections")
+        return r.json
+
+    def wait_gone(self, name, timeout):
+        t0 = time.monotonic()
+        while any(c["name"] == name for c in self.connections()):
+            if time.monotonic() - t0 > timeout:
+                return None
+            time.sleep(0.1)
+        return time.monotonic() - t0
+
+    def test_partial_frame_then_silence_is_dropped(self):
+        c = self.raw()
+        c.handshake(heartbeat=1)
+        c.open_channel(1)
+        frame = raw.method_frame(1, raw.QUEUE_DECLARE, raw.queue_declare_args("q"))
+        c.send(frame[:5])
+        t0 = time.monotonic()
+        c.expect_eof(6.0)
+        self.assertGreaterEqual(time.monotonic() - t0, 1.5)
+
+    def test_half_open_consumer_with_deliveries_pending_is_dropped(self):
+        c = self.track(raw.RawConnection(self.broker.port, rcvbuf=16384))
+        c.handshake(heartbeat=1)
+        c.open_channel(1)
+        c.send_method(1, raw.QUEUE_DECLARE, raw.queue_declare_args("q"))
+        c.expect_method(raw.QUEUE_DECLARE_OK, channel=1)
+        c.send_method(1, raw.BASIC_CONSUME, raw.basic_consume_args("q", "gone"))
+        c.expect_method(raw.BASIC_CONSUME_OK, channel=1)
+        [name] = [x["name"] for x in self.connections()]
+        # From here on the client neither reads nor sends. 20 MiB of deliveries
+        # fill its socket and the broker's output above the high-water mark.
+        pub = pika.BlockingConnection(pika_params(self.broker, heartbeat=0))
+        self.track(pub)
+        ch = pub.channel()
+        for _ in range(20):
+            ch.basic_publish("", "q", b"x" * (1 << 20))
+        elapsed = self.wait_gone(name, 8.0)
+        self.assertIsNotNone(elapsed, "the half-open consumer was not dropped")
+        # Its unacknowledged deliveries went back to the queue.
+        deadline = time.monotonic() + 5
+        while ch.queue_declare("q", passive=True).method.message_count != 20:
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.1)
+        self.assertIn("missed heartbeats", self.broker.read_stderr())
+
+    def test_connection_blocked_by_an_alarm_is_not_dropped(self):
+        c = self.raw()
+        c.handshake(heartbeat=1)
+        c.open_channel(1)
+        node = call(self.broker.mgmt_port, "GET", "/api/nodes").json[0]["name"]
+        path = "/api/nodes/%s/memory-high-watermark" % node
+        self.assertEqual(call(self.broker.mgmt_port, "PUT", path, {"absolute": 1}).status, 204)
+        c.send(raw.publish_frames(1, "", "nowhere", b"x"))
+        c.expect_method((10, 60), channel=0)
+        # Silent for 4 heartbeat intervals while blocked: still there.
+        time.sleep(4.0)
+        self.assertEqual(len(self.connections()), 1)
+        self.assertEqual(call(self.broker.mgmt_port, "PUT", path, {"relative": 0.4}).status,
+                         204)
+        c.expect_method((10, 61), channel=0)
+        c.send_heartbeat()
+        c.open_channel(2)
 
 
 class ServerHeartbeatOneSecond(BrokerTestCase):
