@@ -714,6 +714,81 @@ static void test_auth_loopback_users_only_from_loopback(void **state)
     auth_destroy(a);
 }
 
+/* ---- vhost limits ---- */
+
+static void test_auth_vhost_limits_set_query_and_clear(void **state)
+{
+    struct auth *a = *state;
+    enum auth_vhost_limit which;
+    int64_t limit = 0;
+
+    assert_int_equal(auth_limit_parse(VIEW_LIT("max-queues"), &which), 0);
+    assert_int_equal(which, AUTH_LIMIT_MAX_QUEUES);
+    assert_int_equal(auth_limit_parse(VIEW_LIT("max-connections"), &which), 0);
+    assert_int_equal(which, AUTH_LIMIT_MAX_CONNECTIONS);
+    assert_int_equal(auth_limit_parse(VIEW_LIT("max-channels"), &which), -1);
+
+    assert_true(auth_vhost_limit(a, VIEW_LIT("/"), AUTH_LIMIT_MAX_QUEUES) == AUTH_LIMIT_UNSET);
+    assert_false(auth_vhost_over_limit(a, VIEW_LIT("/"), AUTH_LIMIT_MAX_QUEUES, 1000, &limit));
+    assert_int_equal(auth_vhost_set_limit(a, VIEW_LIT("/"), AUTH_LIMIT_MAX_QUEUES, 2), 0);
+    assert_true(auth_vhost_limit(a, VIEW_LIT("/"), AUTH_LIMIT_MAX_QUEUES) == 2);
+    assert_false(auth_vhost_over_limit(a, VIEW_LIT("/"), AUTH_LIMIT_MAX_QUEUES, 1, &limit));
+    assert_true(auth_vhost_over_limit(a, VIEW_LIT("/"), AUTH_LIMIT_MAX_QUEUES, 2, &limit));
+    assert_true(limit == 2);
+    /* Each vhost and each limit on its own. */
+    assert_false(auth_vhost_over_limit(a, VIEW_LIT("dev"), AUTH_LIMIT_MAX_QUEUES, 5, &limit));
+    assert_false(auth_vhost_over_limit(a, VIEW_LIT("/"), AUTH_LIMIT_MAX_CONNECTIONS, 5, &limit));
+    /* 0 allows nothing; a negative value means no limit (RabbitMQ). */
+    assert_int_equal(auth_vhost_set_limit(a, VIEW_LIT("/"), AUTH_LIMIT_MAX_CONNECTIONS, 0), 0);
+    assert_true(auth_vhost_over_limit(a, VIEW_LIT("/"), AUTH_LIMIT_MAX_CONNECTIONS, 0, &limit));
+    assert_int_equal(auth_vhost_set_limit(a, VIEW_LIT("/"), AUTH_LIMIT_MAX_CONNECTIONS, -1), 0);
+    assert_false(auth_vhost_over_limit(a, VIEW_LIT("/"), AUTH_LIMIT_MAX_CONNECTIONS, 9, &limit));
+    assert_true(auth_vhost_limit(a, VIEW_LIT("/"), AUTH_LIMIT_MAX_CONNECTIONS) == -1);
+    assert_int_equal(
+        auth_vhost_set_limit(a, VIEW_LIT("/"), AUTH_LIMIT_MAX_QUEUES, AUTH_LIMIT_UNSET), 0);
+    assert_false(auth_vhost_over_limit(a, VIEW_LIT("/"), AUTH_LIMIT_MAX_QUEUES, 1000, &limit));
+    assert_int_equal(auth_vhost_set_limit(a, VIEW_LIT("nope"), AUTH_LIMIT_MAX_QUEUES, 1), -1);
+}
+
+static void test_auth_vhost_limits_go_with_the_vhost(void **state)
+{
+    struct auth *a = *state;
+    char err[256];
+
+    assert_int_equal(auth_vhost_set_limit(a, VIEW_LIT("dev"), AUTH_LIMIT_MAX_QUEUES, 3), 0);
+    assert_int_equal(auth_delete_vhost(a, VIEW_LIT("dev")), 0);
+    assert_int_equal(auth_add_vhost(a, "dev", err, sizeof(err)), 0);
+    assert_true(auth_vhost_limit(a, VIEW_LIT("dev"), AUTH_LIMIT_MAX_QUEUES) == AUTH_LIMIT_UNSET);
+}
+
+static void test_auth_vhost_limit_changes_are_heard(void **state)
+{
+    struct auth *a = *state;
+
+    changes = 0;
+    auth_set_change_hook(a, count_change, NULL);
+    assert_int_equal(auth_vhost_set_limit(a, VIEW_LIT("/"), AUTH_LIMIT_MAX_QUEUES, 3), 0);
+    assert_int_equal(auth_vhost_set_limit(a, VIEW_LIT("/"), AUTH_LIMIT_MAX_QUEUES, 3), 0);
+    assert_int_equal(changes, 1); /* the same value again changes nothing */
+    auth_set_change_hook(a, NULL, NULL);
+}
+
+static void test_auth_load_config_applies_vhost_limits(void **state)
+{
+    char err[256];
+    const char *text = "{\"vhosts\": [{\"name\": \"/\", \"limits\": {\"max-queues\": 4}}]}";
+    struct config *c = config_parse(text, strlen(text), "t", err, sizeof(err));
+    struct auth *a = auth_create();
+
+    (void)state;
+    assert_non_null(c);
+    assert_int_equal(auth_load_config(a, c, err, sizeof(err)), 0);
+    assert_true(auth_vhost_limit(a, VIEW_LIT("/"), AUTH_LIMIT_MAX_QUEUES) == 4);
+    assert_true(auth_vhost_limit(a, VIEW_LIT("/"), AUTH_LIMIT_MAX_CONNECTIONS) == AUTH_LIMIT_UNSET);
+    auth_destroy(a);
+    config_destroy(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -768,6 +843,10 @@ int main(void)
         cmocka_unit_test(test_auth_change_hook_hears_every_successful_change),
         cmocka_unit_test(test_auth_loopback_addresses_as_rabbit_net),
         cmocka_unit_test(test_auth_loopback_users_only_from_loopback),
+        T(test_auth_vhost_limits_set_query_and_clear),
+        T(test_auth_vhost_limits_go_with_the_vhost),
+        T(test_auth_vhost_limit_changes_are_heard),
+        cmocka_unit_test(test_auth_load_config_applies_vhost_limits),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -145,6 +145,11 @@ static void test_config_defaults_from_empty_object(void **state)
     assert_int_equal(c->max_connections, 0);
     assert_true(c->handshake_timeout == 10.0);
     assert_int_equal(c->disk_free_limit, 50000000);
+    assert_true(c->vm_memory_high_watermark == 0.4);
+    assert_int_equal(c->vm_memory_high_watermark_absolute, 0);
+    assert_int_equal(c->consumer_max_per_channel, 0);
+    assert_true(c->vhosts[0].max_connections == AUTH_LIMIT_UNSET);
+    assert_true(c->vhosts[0].max_queues == AUTH_LIMIT_UNSET);
     assert_int_equal(c->sync, CONFIG_SYNC_FSYNC);
     assert_null(c->log_file);
     assert_int_equal(c->n_loopback_users, 1);
@@ -178,6 +183,54 @@ static void test_config_error_loopback_users_must_be_a_list_of_names(void **stat
     expect_error("{\"loopback_users\": [1]}",
                  "config.json:1:21: loopback_users[0]: expected a string, got an integer");
     expect_error("{\"log_file\": \"\"}", "config.json:1:14: log_file: must not be empty");
+}
+
+static void test_config_memory_watermark_and_consumer_limit(void **state)
+{
+    struct config *c = parse_ok("{\"limits\": {\"vm_memory_high_watermark\": 0.25,"
+                                " \"vm_memory_high_watermark_absolute\": 1073741824,"
+                                " \"consumer_max_per_channel\": 8}}");
+
+    (void)state;
+    assert_true(c->vm_memory_high_watermark == 0.25);
+    assert_int_equal(c->vm_memory_high_watermark_absolute, 1073741824);
+    assert_int_equal(c->consumer_max_per_channel, 8);
+    config_destroy(c);
+    c = parse_ok("{\"limits\": {\"vm_memory_high_watermark\": 0}}");
+    assert_true(c->vm_memory_high_watermark == 0.0);
+    config_destroy(c);
+}
+
+static void test_config_memory_watermark_out_of_range(void **state)
+{
+    (void)state;
+    expect_error("{\"limits\": {\"vm_memory_high_watermark\": 1.5}}",
+                 "config.json:1:41: limits.vm_memory_high_watermark: 1.5 is out of range (0..1)");
+    expect_error("{\"limits\": {\"vm_memory_high_watermark_absolute\": \"1GB\"}}",
+                 "config.json:1:50: limits.vm_memory_high_watermark_absolute: expected an "
+                 "integer, got a string");
+}
+
+static void test_config_vhost_limits(void **state)
+{
+    struct config *c = parse_ok("{\"vhosts\": [{\"name\": \"/\", \"limits\": "
+                                "{\"max-connections\": 10, \"max-queues\": -1}},"
+                                " {\"name\": \"b\", \"limits\": {\"max-queues\": 0}},"
+                                " {\"name\": \"c\"}]}");
+
+    (void)state;
+    assert_true(c->vhosts[0].max_connections == 10);
+    assert_true(c->vhosts[0].max_queues == -1);
+    assert_true(c->vhosts[1].max_connections == AUTH_LIMIT_UNSET);
+    assert_true(c->vhosts[1].max_queues == 0);
+    assert_true(c->vhosts[2].max_connections == AUTH_LIMIT_UNSET);
+    assert_true(c->vhosts[2].max_queues == AUTH_LIMIT_UNSET);
+    config_destroy(c);
+    expect_error("{\"vhosts\": [{\"name\": \"/\", \"limits\": {\"max-channels\": 1}}]}",
+                 "config.json:1:38: vhosts[0].limits: unknown key \"max-channels\"");
+    expect_error("{\"vhosts\": [{\"name\": \"/\", \"limits\": {\"max-queues\": -2}}]}",
+                 "config.json:1:52: vhosts[0].limits.max-queues: -2 is out of range "
+                 "(-1..2147483647)");
 }
 
 static void test_config_durability_relaxed_sync(void **state)
@@ -966,6 +1019,9 @@ int main(void)
         cmocka_unit_test(test_config_durability_relaxed_sync),
         cmocka_unit_test(test_config_loopback_users_and_log_file),
         cmocka_unit_test(test_config_error_loopback_users_must_be_a_list_of_names),
+        cmocka_unit_test(test_config_memory_watermark_and_consumer_limit),
+        cmocka_unit_test(test_config_memory_watermark_out_of_range),
+        cmocka_unit_test(test_config_vhost_limits),
         cmocka_unit_test(test_config_defaults_give_guest_on_root_vhost),
         cmocka_unit_test(test_config_default_equals_empty_object),
         cmocka_unit_test(test_config_shipped_file_loads),
