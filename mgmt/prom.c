@@ -20,8 +20,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "broker/alarm.h"
 #include "broker/buf.h"
+#include "broker/config.h"
 #include "broker/conn.h"
+#include "broker/durable.h"
+#include "broker/memmon.h"
 #include "broker/stats.h"
 #include "broker/version.h"
 #include "broker/vhost.h"
@@ -286,6 +290,19 @@ char *mgmt_prom_render(const struct mgmt_ctx *ctx, bool per_object, size_t *len)
     outf(&b, "rabbitmq_channels_closed_total %llu\n", (unsigned long long)stats.channel_closed);
     gauge(&b, "rabbitmq_process_resident_memory_bytes", "Memory used in bytes",
           (uint64_t)rss * (uint64_t)(psize > 0 ? psize : 4096));
+    /* RabbitMQ's rabbitmq_prometheus names for the watermarks and alarms. */
+    gauge(&b, "rabbitmq_resident_memory_limit_bytes", "Memory high watermark in bytes",
+          memmon_limit());
+    gauge(&b, "rabbitmq_alarms_memory_used_watermark",
+          "is 1 if VM memory watermark alarm is in effect",
+          (alarm_active() & ALARM_MEMORY) ? 1 : 0);
+    gauge(&b, "rabbitmq_alarms_free_disk_space_watermark",
+          "is 1 if free disk space watermark alarm is in effect",
+          (alarm_active() & ALARM_DISK) ? 1 : 0);
+    gauge(&b, "rabbitmq_disk_space_available_limit_bytes", "Free disk space low watermark in bytes",
+          ctx->cfg->disk_free_limit);
+    gauge(&b, "rabbitmq_disk_space_available_bytes", "Disk space available in bytes",
+          durable_disk_free());
 
     counter(&b, "rabbitmq_global_messages_received_total",
             "Total number of messages received from publishers", stats.publish);

@@ -270,6 +270,25 @@ class Management(AlarmCase):
         self.clear_alarm()
         self.assertEqual(self.api("GET", "health/checks/alarms").status, 200)
 
+    def test_prometheus_reports_the_watermark_and_alarms(self):
+        from prometheus_client.parser import text_string_to_metric_families
+
+        def metrics():
+            r = call(self.broker.mgmt_port, "GET", "/metrics")
+            self.assertEqual(r.status, 200)
+            return {f.name: f.samples[0].value
+                    for f in text_string_to_metric_families(r.raw.decode()) if f.samples}
+        m = metrics()
+        self.assertEqual(m["rabbitmq_resident_memory_limit_bytes"], self.node()["mem_limit"])
+        self.assertEqual(m["rabbitmq_alarms_memory_used_watermark"], 0)
+        self.assertEqual(m["rabbitmq_alarms_free_disk_space_watermark"], 0)
+        self.assertEqual(m["rabbitmq_disk_space_available_limit_bytes"], 50000000)
+        self.assertGreater(m["rabbitmq_disk_space_available_bytes"], 0)
+        self.raise_alarm()
+        m = metrics()
+        self.assertEqual((m["rabbitmq_alarms_memory_used_watermark"],
+                          m["rabbitmq_resident_memory_limit_bytes"]), (1, 1))
+
     def test_watermark_endpoint_validates_and_needs_an_administrator(self):
         name = self.node()["name"]
         path = "nodes/%s/memory-high-watermark" % name
