@@ -512,11 +512,6 @@ bool durable_is_durable(uint64_t ticket)
     return !D.st || ticket == 0 || store_durable(D.st) >= ticket;
 }
 
-bool durable_disk_alarm(void)
-{
-    return D.alarm;
-}
-
 uint64_t durable_disk_free(void)
 {
     uint64_t free_bytes = D.st ? store_disk_free(D.st) : 0;

@@ -25,9 +25,9 @@
  * Confirms: a publish that appended records takes a ticket (durable_ticket);
  * the channel holds its confirm (or tx.commit-ok) until the store reports the
  * ticket durable, which the loop learns through an ev_async whose callback
- * calls durable_completed(). Disk alarms (free space under
- * limits.disk_free_limit, or ENOSPC) block every connection that publishes
- * (connection.blocked) until they clear.
+ * calls durable_completed(). The disk alarm (free space under
+ * limits.disk_free_limit, or ENOSPC) is raised and cleared through
+ * broker/alarm.h, which blocks connections that publish while it is raised.
  *
  * Module state (one loop per process). Every function runs on the loop
  * thread except the wake callback given to durable_open, which the store's
@@ -85,8 +85,6 @@ uint64_t durable_append_count(void);
 uint64_t durable_ticket(void);
 /** Whether ticket (from durable_ticket) is durable; true for 0. */
 bool durable_is_durable(uint64_t ticket);
-/** Whether a disk alarm is raised: publishing connections are to be blocked. */
-bool durable_disk_alarm(void);
 /** Free bytes under data_dir at the store's last measurement (0 when closed). */
 uint64_t durable_disk_free(void);
 
