@@ -84,9 +84,11 @@ struct conn {
     struct auth_user *user; /* a reference, dropped in conn_destroy */
     char *vhost;
     struct vhost *vh;
-    struct queue *flow_q;     /* the queue that made us pause for flow (a reference) */
-    uint64_t flow_conn;       /* ... or the connection whose output did (its id; 0: none) */
-    struct conn *flow_next;   /* in the list of flow-paused connections */
+    struct queue *flow_q;   /* the queue that made us pause for flow (a reference) */
+    uint64_t flow_conn;     /* ... or the connection whose output did (its id; 0: none) */
+    struct conn *flow_next; /* in the list of flow-paused connections */
+    uint8_t *stash;         /* input read but not handled when blocked (owned) */
+    size_t stash_len;
     struct chan **confirming; /* channels with confirms to send after this read */
     size_t nconfirming, capconfirming;
     struct chan ***blocks;
@@ -250,6 +252,7 @@ void conn_destroy(struct conn *c)
     if (c->next)
         c->next->prev = c->prev;
     frame_reader_destroy(c->fr);
+    free(c->stash);
     outq_free(&c->out);
     free(c->vhost);
     free(c->client_props);
@@ -302,8 +305,9 @@ static void update_reading(struct conn *c)
         /* We were not reading, so the peer's silence meanwhile proves nothing. */
         c->last_rx = ev_now(ev);
         ev_io_start(ev, &c->rio);
-        /* Bytes OpenSSL read earlier do not make the socket readable. */
-        if (c->tls && tls_has_buffered(c->tls))
+        /* Bytes OpenSSL read earlier do not make the socket readable, and
+         * input kept back while blocked is handled even if it stays quiet. */
+        if ((c->tls && tls_has_buffered(c->tls)) || c->stash)
             ev_feed_event(ev, &c->rio, EV_READ);
     } else if (!want && ev_is_active(&c->rio))
         ev_io_stop(ev, &c->rio);
@@ -1165,23 +1169,15 @@ static int take_header(struct conn *c, const uint8_t *p, size_t n)
     return (int)take;
 }
 
-/* Bytes read (from the socket, or decrypted): frames in, handled in order. */
-static void take_input(struct conn *c, const uint8_t *p, size_t n)
+/* Parses and handles n bytes at p, from off. Everything read is processed
+ * even if input gets paused meanwhile (the bytes are already out of the
+ * socket, and pausing only stops new reads), except after a publish has
+ * blocked the connection for a resource alarm: RabbitMQ stops there, so the
+ * rest is kept in c->stash and handled once the alarm clears. frame_feed is
+ * called until it asks for more input (returns 0), which also lets it release
+ * the copy of a frame that was split across reads. */
+static void process_input(struct conn *c, const uint8_t *p, size_t n, size_t off)
 {
-    size_t off = 0;
-
-    c->last_rx = ev_now(loop_ev(c->loop));
-    c->recv_oct += (uint64_t)n;
-    if (c->state == CONN_AWAIT_HEADER) {
-        int took = take_header(c, p, n);
-        if (took < 0 || c->state == CONN_AWAIT_HEADER)
-            return;
-        off = (size_t)took;
-    }
-    /* Everything read is processed even if input gets paused meanwhile: the
-     * bytes are already out of the socket, and pausing only stops new reads.
-     * frame_feed is called until it asks for more input (returns 0), which
-     * also lets it release the copy of a frame that was split across reads. */
     while (c->state != CONN_CLOSED) {
         struct proto_err err = {0};
         struct frame f;
@@ -1196,9 +1192,31 @@ static void take_input(struct conn *c, const uint8_t *p, size_t n)
         if (r == 0)
             break;
         handle_frame(c, &f);
+        if ((c->paused & PAUSE_BLOCKED) && c->state == CONN_OPEN && off < n) {
+            c->stash = xmalloc(n - off);
+            memcpy(c->stash, p + off, n - off);
+            c->stash_len = n - off;
+            break;
+        }
     }
     if (c->nconfirming)
         flush_confirms(c);
+}
+
+/* Bytes read (from the socket, or decrypted): frames in, handled in order. */
+static void take_input(struct conn *c, const uint8_t *p, size_t n)
+{
+    size_t off = 0;
+
+    c->last_rx = ev_now(loop_ev(c->loop));
+    c->recv_oct += (uint64_t)n;
+    if (c->state == CONN_AWAIT_HEADER) {
+        int took = take_header(c, p, n);
+        if (took < 0 || c->state == CONN_AWAIT_HEADER)
+            return;
+        off = (size_t)took;
+    }
+    process_input(c, p, n, off);
 }
 
 /* on_read for a TLS connection: the handshake first (bounded by the
@@ -1260,6 +1278,20 @@ static void on_read(struct ev_loop *ev, ev_io *w, int revents)
     (void)ev;
     (void)revents;
 
+    if (c->stash) {
+        /* What was left when the connection was blocked comes before
+         * anything still in the socket (or inside OpenSSL). */
+        uint8_t *stash = c->stash;
+        size_t len = c->stash_len;
+
+        c->stash = NULL;
+        c->stash_len = 0;
+        process_input(c, stash, len, 0);
+        free(stash);
+        if (!c->freeing && ev_is_active(&c->rio) && c->tls && tls_has_buffered(c->tls))
+            ev_feed_event(ev, &c->rio, EV_READ);
+        return;
+    }
     if (c->tls) {
         on_read_tls(c, p, cap);
         return;

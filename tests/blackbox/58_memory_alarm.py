@@ -213,6 +213,25 @@ class RawNotifications(AlarmCase):
         f = c.recv_method(timeout=5.0)
         self.assertEqual(f.method_id, raw.CHANNEL_FLOW_OK, "no connection.unblocked either")
 
+    def test_frames_after_the_blocking_publish_wait_even_in_the_same_read(self):
+        # RabbitMQ stops handling a connection's input at the publish that
+        # blocks it; what followed in the same TCP segment waits for the clear.
+        c = self.opened(heartbeat=0)
+        c.open_channel(1)
+        c.send_method(1, raw.QUEUE_DECLARE, raw.queue_declare_args("q"))
+        c.expect_method(raw.QUEUE_DECLARE_OK, channel=1)
+        self.raise_alarm()
+        c.send(raw.publish_frames(1, "", "q", b"one") + raw.publish_frames(1, "", "q", b"two")
+               + raw.method_frame(1, raw.CHANNEL_FLOW, raw.flow_args(True)))
+        c.expect_method((10, 60), channel=0)
+        with self.assertRaises(raw.Timeout):
+            c.recv_method(timeout=0.5)
+        self.assertEqual(self.api("GET", "queues/%2F/q").json["messages"], 1)
+        self.clear_alarm()
+        c.expect_method((10, 61), channel=0)
+        c.expect_method(raw.CHANNEL_FLOW_OK, channel=1)
+        self.assertEqual(self.api("GET", "queues/%2F/q").json["messages"], 2)
+
 
 class BothAlarms(AlarmCase):
     # Far above any real free space: the disk alarm goes off at the first measurement.

@@ -302,6 +302,13 @@ class DiskAlarm(DurableCase):
     CONFIG = {"limits": {"disk_free_limit": 1 << 50}}
 
     def test_publishers_are_blocked_consumers_keep_draining(self):
+        # A connection is blocked when it publishes while the alarm is raised
+        # (RabbitMQ), so wait for the first measurement to raise it.
+        deadline = time.monotonic() + 5.0
+        while not mgmtkit.call(self.broker.mgmt_port, "GET", "/api/nodes").json[0][
+                "disk_free_alarm"]:
+            self.assertLess(time.monotonic(), deadline, "no disk alarm within 5 s")
+            time.sleep(0.05)
         blocked = []
         # pika drops a connection blocked this long (RabbitMQ does not read
         # from it either, so a close would wait for the alarm to clear).
@@ -314,8 +321,9 @@ class DiskAlarm(DurableCase):
         self.assertTrue(self.pump_until(pub, lambda: blocked, 5.0),
                         "no connection.blocked within 5 s")
         self.assertEqual(blocked, ["low on disk"])
-        # A connection that only consumes is not blocked and drains the queue (what
-        # was read before the block: the alarm may be raised by the first write).
+        # A connection that only consumes is not blocked and drains the queue
+        # (what the publisher sent until it was blocked: the first message, and
+        # any that arrived in the same read).
         got = [b for b, _ in self.drain("dq")]
         self.assertTrue(got)
         self.assertEqual(got, [b"m0", b"m1", b"m2"][:len(got)])
