@@ -112,6 +112,15 @@ bench-recover: $(BENCH_RECOVER)
 	$(BENCH_RECOVER) $(BENCH_ARGS)
 .PHONY: bench-recover
 
+# ---- publish-to-confirm latency, Leveret against RabbitMQ (not a test; see tests/bench) ----
+# make bench-confirm builds the client; tests/bench/confirm_latency.sh runs the comparison.
+BENCH_CONFIRM := $(B)/bench/confirm_latency
+$(BENCH_CONFIRM): tests/bench/confirm_latency.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -pthread -o $@ $< -lrabbitmq
+bench-confirm: $(BENCH_CONFIRM)
+.PHONY: bench-confirm
+
 # ---- generated code ----
 codegen:
 	$(PYTHON) tools/codegen.py --spec $(SPEC_XML) --extra tools/spec/rabbit-extensions.xml --out .
