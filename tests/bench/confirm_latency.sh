@@ -11,10 +11,14 @@
 # ratios; raw JSON lines are kept in the output directory.
 #
 #   tests/bench/confirm_latency.sh [--runs 3] [--duration 10] [--rate 1000]
-#       [--window 256] [--size 1024] [--with-write] [--leveret PATH] [--out DIR]
+#       [--window 256] [--size 1024] [--modes rate,flat] [--no-consumer]
+#       [--with-write] [--leveret PATH] [--out DIR]
 #
+# --no-consumer runs without the consumer: RabbitMQ confirms a persistent
+# message as soon as a consumer has acked it, without waiting for its disk;
+# without a consumer every confirm waits for the store on both brokers.
 # --with-write adds a third broker: Leveret with durability.sync "write"
-# (confirms once written to the kernel, no fdatasync: RabbitMQ's behaviour).
+# (confirms once written to the kernel, no fdatasync): shows what the fdatasync costs.
 # Ports (environment): RABBIT_PORT=5684 RABBIT_DIST_PORT=25684
 # RABBIT_EPMD_PORT=24379 LEVERET_PORT=5691 LEVERET_WRITE_PORT=5692.
 set -u -o pipefail
@@ -27,7 +31,8 @@ RABBIT_EPMD_PORT=${RABBIT_EPMD_PORT:-24379}
 RABBIT_NODENAME=${RABBIT_NODENAME:-rabbit-confirm@localhost}
 LEVERET_PORT=${LEVERET_PORT:-5691}
 LEVERET_WRITE_PORT=${LEVERET_WRITE_PORT:-5692}
-RUNS=3 DURATION=10 RATE=1000 WINDOW=256 SIZE=1024 WITH_WRITE=0 OUT=""
+RUNS=3 DURATION=10 RATE=1000 WINDOW=256 SIZE=1024 WITH_WRITE=0 OUT="" MODES="rate flat"
+CONSUMER=""
 LEVERET=$ROOT/build/plain/leveret
 TOOL=$ROOT/build/plain/bench/confirm_latency
 
@@ -42,9 +47,11 @@ while [ $# -gt 0 ]; do
     --window) WINDOW=$2; shift 2 ;;
     --size) SIZE=$2; shift 2 ;;
     --with-write) WITH_WRITE=1; shift ;;
+    --modes) MODES=${2//,/ }; shift 2 ;;
+    --no-consumer) CONSUMER=--no-consumer; shift ;;
     --leveret) LEVERET=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
@@ -156,11 +163,12 @@ for b in $BROKERS; do # warm-up, not recorded
     --warmup 0 --label warmup >/dev/null 2>&1 || die "warm-up on $b failed"
 done
 for run in $(seq 1 "$RUNS"); do
-  for mode in rate flat; do
+  for mode in $MODES; do
     for b in $BROKERS; do
       r=0; [ $mode = rate ] && r=$RATE
       line=$("$TOOL" --port "${PORT[$b]}" --rate "$r" --window "$WINDOW" --size "$SIZE" \
-               --duration "$DURATION" --warmup 1 --label "$b.$mode.$run" 2>>"$OUT/summary.txt")
+               --duration "$DURATION" --warmup 1 $CONSUMER --label "$b.$mode.$run" \
+               2>>"$OUT/summary.txt")
       rc=$?
       [ -n "$line" ] && echo "$line" >> "$OUT/runs.jsonl"
       [ $rc = 0 ] || log "run $run $mode on $b: exit $rc"
@@ -171,9 +179,10 @@ for run in $(seq 1 "$RUNS"); do
 done
 
 # ---- report ----
-/usr/bin/python3 - "$OUT/runs.jsonl" "$BROKERS" "$RATE" "$WINDOW" "$SIZE" "$DURATION" "$RUNS" <<'EOF' | tee "$OUT/report.md"
+/usr/bin/python3 - "$OUT/runs.jsonl" "$BROKERS" "$RATE" "$WINDOW" "$SIZE" "$DURATION" "$RUNS" \
+  "$MODES" "${CONSUMER:-with}" <<'EOF' | tee "$OUT/report.md"
 import json, statistics, sys
-path, brokers, rate, window, size, duration, runs = sys.argv[1:]
+path, brokers, rate, window, size, duration, runs, modes, consumer = sys.argv[1:]
 brokers = brokers.split()
 rows = [json.loads(l) for l in open(path) if l.strip()]
 def vals(b, mode, key):
@@ -181,7 +190,8 @@ def vals(b, mode, key):
 metrics = [("confirmed_per_s", "confirmed/s"), ("latency_p50_us", "p50 us"),
            ("latency_p90_us", "p90 us"), ("latency_p99_us", "p99 us"),
            ("latency_p999_us", "p99.9 us"), ("latency_max_us", "max us")]
-print("## publish-to-confirm latency, persistent %s B messages, durable queue, one consumer" % size)
+print("## publish-to-confirm latency, persistent %s B messages, durable queue, %s"
+      % (size, "no consumer" if consumer == "--no-consumer" else "one consumer"))
 print()
 print("- rate: %s msg/s open loop (window %s); flat: flat out, at most %s unconfirmed" % (rate, window, window))
 print("- %s runs of %s s per broker and mode, interleaved; cells: median [min-max]" % (runs, duration))
@@ -189,7 +199,7 @@ print()
 head = "| mode | metric | " + " | ".join(brokers) + " | " + " | ".join("%s/rabbitmq" % b for b in brokers[1:]) + " |"
 print(head)
 print("|" + "---|" * (2 + 2 * len(brokers) - 1))
-for mode in ("rate", "flat"):
+for mode in modes.split():
     for key, name in metrics:
         cells, meds = [], []
         for b in brokers:

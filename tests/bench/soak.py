@@ -50,7 +50,6 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 
 import pika
 import pika.exceptions
