@@ -90,10 +90,7 @@ static void strip_vhost(json_t *arr)
     json_array_foreach(arr, i, o) json_object_del(o, "vhost");
 }
 
-/* The vhost's limits as RabbitMQ exports them: a runtime parameter of
- * component "vhost-limits" named "limits" (rabbit_vhost_limit); NULL when none
- * is set. */
-static json_t *vhost_limits_param(const struct auth *auth, const char *vhost)
+json_t *definitions_vhost_limits(const struct auth *auth, const char *vhost)
 {
     json_t *value = json_object();
 
@@ -106,6 +103,18 @@ static json_t *vhost_limits_param(const struct auth *auth, const char *vhost)
         json_decref(value);
         return NULL;
     }
+    return value;
+}
+
+/* The vhost's limits as RabbitMQ exports them: a runtime parameter of
+ * component "vhost-limits" named "limits" (rabbit_vhost_limit); NULL when none
+ * is set. */
+static json_t *vhost_limits_param(const struct auth *auth, const char *vhost)
+{
+    json_t *value = definitions_vhost_limits(auth, vhost);
+
+    if (!value)
+        return NULL;
     return json_pack("{s:s, s:s, s:s, s:o}", "vhost", vhost, "component", "vhost-limits", "name",
                      "limits", "value", value);
 }

@@ -37,6 +37,12 @@ json_t *definitions_export(const struct auth *auth, const char *vhost);
 json_t *definitions_export_durable(const struct auth *auth);
 
 /**
+ * The limits set on vhost as a new JSON object of RabbitMQ's names
+ * ({"max-queues": N, ...}; owned by the caller), or NULL when none is set.
+ */
+json_t *definitions_vhost_limits(const struct auth *auth, const char *vhost);
+
+/**
  * Imports defs (borrowed): users, vhosts, permissions, vhost limits
  * ("parameters" of component "vhost-limits"; each replaces the vhost's
  * limits), exchanges, queues, bindings; with vhost non-NULL only exchanges,

@@ -24,6 +24,7 @@
 
 #include "broker/alarm.h"
 #include "broker/auth.h"
+#include "broker/definitions.h"
 #include "broker/memmon.h"
 #include "mgmt/api.h"
 
@@ -32,17 +33,10 @@
 /* {vhost, value} of a vhost with limits set, or NULL. */
 static json_t *limits_item(const struct auth *a, const char *vhost)
 {
-    json_t *value = json_object();
+    json_t *value = definitions_vhost_limits(a, vhost);
 
-    for (size_t k = 0; k < AUTH_LIMIT_COUNT; k++) {
-        int64_t v = auth_vhost_limit(a, view_str(vhost), (enum auth_vhost_limit)k);
-        if (v != AUTH_LIMIT_UNSET)
-            json_object_set_new(value, auth_limit_names[k], json_integer((json_int_t)v));
-    }
-    if (!json_object_size(value)) {
-        json_decref(value);
+    if (!value)
         return NULL;
-    }
     return json_pack("{s:s, s:o}", "vhost", vhost, "value", value);
 }
 
