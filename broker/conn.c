@@ -617,9 +617,13 @@ static bool peer_is_silent(struct conn *c, ev_tstamp now)
     int waiting = 0;
 
     /* Not reading because of flow control or an alarm: the silence proves
-     * nothing (RabbitMQ pauses its heartbeat monitor while blocked). */
-    if (c->paused & (PAUSE_BLOCKED | PAUSE_FLOW))
+     * nothing (RabbitMQ pauses its heartbeat monitor while blocked). The
+     * window restarts, so the timer waits a full one instead of firing at
+     * once again (update_reading restarts it too when reading resumes). */
+    if (c->paused & (PAUSE_BLOCKED | PAUSE_FLOW)) {
+        c->last_rx = now;
         return false;
+    }
     if (!(c->paused & PAUSE_OUTPUT))
         return true;
     /* Not reading because the peer does not take what we send. A live peer

@@ -155,6 +155,36 @@ class HalfOpen(BrokerTestCase):
         c.send_heartbeat()
         c.open_channel(2)
 
+    def test_blocked_connection_past_its_heartbeat_deadline_does_not_spin(self):
+        # Past two silent intervals the heartbeat check is suspended while
+        # blocked; the timer must then wait, not fire again at once (the
+        # event loop's thread would wake ~1000 times a second).
+        c = self.raw()
+        c.handshake(heartbeat=1)
+        c.open_channel(1)
+        node = call(self.broker.mgmt_port, "GET", "/api/nodes").json[0]["name"]
+        path = "/api/nodes/%s/memory-high-watermark" % node
+        self.assertEqual(call(self.broker.mgmt_port, "PUT", path, {"absolute": 1}).status, 204)
+        c.send(raw.publish_frames(1, "", "nowhere", b"x"))
+        c.expect_method((10, 60), channel=0)
+        time.sleep(3.0)  # past last_rx + 2 heartbeats
+
+        def switches():
+            # /proc/PID/status describes the main thread, which runs the loop.
+            with open("/proc/%d/status" % self.broker.proc.pid) as f:
+                return sum(int(line.split()[1]) for line in f
+                           if line.startswith(("voluntary_ctxt", "nonvoluntary_ctxt")))
+
+        before = switches()
+        time.sleep(2.0)
+        woke = switches() - before
+        # Idle, the loop wakes for the memory monitor (4/s), heartbeats and
+        # the management API's polls: a few dozen times in 2 s.
+        self.assertLess(woke, 200, "the event loop woke %d times in 2 s" % woke)
+        self.assertEqual(call(self.broker.mgmt_port, "PUT", path, {"relative": 0.4}).status,
+                         204)
+        c.expect_method((10, 61), channel=0)
+
 
 class ServerHeartbeatOneSecond(BrokerTestCase):
     CONFIG = {"limits": {"heartbeat": 1}}
