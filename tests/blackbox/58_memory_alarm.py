@@ -27,6 +27,7 @@ goes off at once and {"relative": 0.4} clears it, which makes these tests
 deterministic; one test also raises the alarm with real memory growth.
 """
 
+import base64
 import time
 
 import pika
@@ -231,6 +232,39 @@ class RawNotifications(AlarmCase):
         c.expect_method((10, 61), channel=0)
         c.expect_method(raw.CHANNEL_FLOW_OK, channel=1)
         self.assertEqual(self.api("GET", "queues/%2F/q").json["messages"], 2)
+
+    def test_input_kept_back_ending_inside_a_body_frame_goes_on_after_the_clear(self):
+        # The kept-back input ends inside the next message's body frame; the
+        # rest of that frame arrives while blocked (and waits in the socket),
+        # its last byte and end octet separately. After the clear the message
+        # is whole.
+        c = self.opened(heartbeat=0)
+        c.open_channel(1)
+        c.send_method(1, raw.QUEUE_DECLARE, raw.queue_declare_args("q"))
+        c.expect_method(raw.QUEUE_DECLARE_OK, channel=1)
+        self.raise_alarm()
+        body = bytes(range(256)) * 20
+        second = raw.publish_frames(1, "", "q", body)
+        cut = len(second) - 3000
+        c.send(raw.publish_frames(1, "", "q", b"one") + second[:cut])
+        c.expect_method((10, 60), channel=0)
+        time.sleep(0.2)
+        c.send(second[cut:-2])
+        time.sleep(0.2)
+        c.send(second[-2:-1])
+        time.sleep(0.2)
+        c.send(second[-1:])
+        self.assertEqual(self.api("GET", "queues/%2F/q").json["messages"], 1)
+        self.clear_alarm()
+        c.expect_method((10, 61), channel=0)
+        deadline = time.monotonic() + 5
+        while self.api("GET", "queues/%2F/q").json["messages"] != 2:
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)
+        r = self.api("POST", "queues/%2F/q/get",
+                     {"count": 2, "ackmode": "ack_requeue_false", "encoding": "base64"})
+        self.assertEqual(r.status, 200, r.raw)
+        self.assertEqual([base64.b64decode(m["payload"]) for m in r.json], [b"one", body])
 
 
 class BothAlarms(AlarmCase):
