@@ -355,6 +355,32 @@ class AmqpOverTls(TlsTestCase):
                 conn.process_data_events(time_limit=0.1)
         self.assertEqual(cm.exception.reply_code, 320)
 
+    def test_input_after_a_blocking_publish_waits_and_goes_on_over_tls(self):
+        # The kept-back input (and the records still inside OpenSSL, which do
+        # not make the socket readable) is handled once the alarm clears.
+        import raw
+        c = raw.RawConnection.__new__(raw.RawConnection)
+        c.default_timeout, c.buf, c.eof, c.tuned = 5.0, b"", False, None
+        c.sock = self.tls_socket(client_context())
+        c.handshake(heartbeat=0)
+        c.open_channel(1)
+        c.send_method(1, raw.QUEUE_DECLARE, raw.queue_declare_args("q"))
+        c.expect_method(raw.QUEUE_DECLARE_OK, channel=1)
+        node = self.mgmt("nodes").json[0]["name"]
+        path = "/api/nodes/%s/memory-high-watermark" % node
+        self.assertEqual(mgmtkit.call(self.broker.mgmt_port, "PUT", path, {"absolute": 1}).status,
+                         204)
+        data = b"".join(raw.publish_frames(1, "", "q", b"m%d" % i + b"x" * 3000)
+                        for i in range(100))
+        c.send(data + raw.method_frame(1, raw.CHANNEL_FLOW, raw.flow_args(True)))
+        c.expect_method((10, 60), channel=0)
+        self.assertEqual(self.mgmt("queues/%2F/q").json["messages"], 1)
+        self.assertEqual(mgmtkit.call(self.broker.mgmt_port, "PUT", path,
+                                      {"relative": 0.4}).status, 204)
+        c.expect_method((10, 61), channel=0)
+        c.expect_method(raw.CHANNEL_FLOW_OK, channel=1)
+        self.assertEqual(self.mgmt("queues/%2F/q").json["messages"], 100)
+
     def test_sigterm_closes_tls_clients_with_320_and_exits_0(self):
         conn = self.pika_tls()
         conn.channel()
