@@ -1214,36 +1214,50 @@ static int pread_all(int fd, uint8_t *buf, size_t n, uint64_t off)
     return 0;
 }
 
-int store_read_body(struct store *s, uint64_t id, uint8_t *buf, size_t cap, size_t *len,
-                    struct store_err *err)
+/* Where message id's record can be read now (written, possibly at its old
+ * place while a compaction copy is not durable yet): 0, or -1 with err
+ * (ENOENT: unknown; EAGAIN: not written yet). */
+static int locate_msg(const struct store *s, uint64_t id, uint32_t *seg, uint32_t *off,
+                      uint32_t *len, struct store_err *err)
 {
-    struct smsg *m = persist__msg_get(&s->msgs, id);
-    uint8_t head_buf[PERSIST_REC_HDR + 8 + 1 + 256 + 256 + 4];
-    uint32_t seg, off, crc, want;
-    uint64_t loc, payload, meta, body;
-    size_t hn;
-    int fd;
+    const struct smsg *m = persist__msg_get(&s->msgs, id);
+    uint64_t loc;
 
     if (!m) {
         store__errf(err, ENOENT, "message %llu is not in the store", (unsigned long long)id);
         return -1;
     }
-    seg = m->seg;
-    off = m->off;
-    if (seg > s->durable_seg || (seg == s->durable_seg && off >= s->durable_end)) {
+    *seg = m->seg;
+    *off = m->off;
+    *len = m->len;
+    if (*seg > s->durable_seg || (*seg == s->durable_seg && *off >= s->durable_end)) {
         if (!persist__u64_get(&s->moving, id, &loc)) {
             store__errf(err, EAGAIN, "message %llu is not written yet", (unsigned long long)id);
             return -1;
         }
-        seg = (uint32_t)(loc >> 32);
-        off = (uint32_t)loc;
+        *seg = (uint32_t)(loc >> 32);
+        *off = (uint32_t)loc;
     }
+    return 0;
+}
+
+int store_read_body(struct store *s, uint64_t id, uint8_t *buf, size_t cap, size_t *len,
+                    struct store_err *err)
+{
+    uint8_t head_buf[PERSIST_REC_HDR + 8 + 1 + 256 + 256 + 4];
+    uint32_t seg, off, rlen, crc, want;
+    uint64_t payload, meta, body;
+    size_t hn;
+    int fd;
+
+    if (locate_msg(s, id, &seg, &off, &rlen, err) != 0)
+        return -1;
     fd = seg_rfd(s, seg);
-    hn = m->len < sizeof(head_buf) ? m->len : sizeof(head_buf);
+    hn = rlen < sizeof(head_buf) ? rlen : sizeof(head_buf);
     if (fd < 0 || pread_all(fd, head_buf, hn, off) != 0)
         goto out_io;
     payload = get_be32(head_buf);
-    if (head_buf[4] != PERSIST_R_MSG || payload + PERSIST_REC_HDR != m->len || hn < 19)
+    if (head_buf[4] != PERSIST_R_MSG || payload + PERSIST_REC_HDR != rlen || hn < 19)
         goto out_corrupt;
     /* id u64, flags u8, exchange, routing key, props (u32 length) */
     meta = 8 + 1;
@@ -1392,4 +1406,71 @@ void store__abandon(struct store *s)
     stop_thread(s, true);
     store_completed(s);
     free_all(s);
+}
+
+bool store_entry_readable(const struct store *s, uint32_t qid, uint64_t seq, uint64_t id)
+{
+    const struct squeue *q = store__queue_get(s, qid);
+    const struct sent *e = q ? persist__ent_get(&q->ents, seq) : NULL;
+    uint32_t seg, off, len;
+    struct store_err err;
+
+    return e && e->id == id && locate_msg(s, id, &seg, &off, &len, &err) == 0;
+}
+
+int store_read_msg(struct store *s, uint64_t id, const struct store_msg_dst *d,
+                   struct store_err *err)
+{
+    /* The MSG record around the caller's four buffers: header, id, flags and
+     * the exchange length; the routing key length; the props length. */
+    uint8_t a[PERSIST_REC_HDR + 8 + 1 + 1], b[1], c[4];
+    struct iovec iov[7] = {
+        {a, sizeof(a)},
+        {d->exchange, d->exchange_n},
+        {b, 1},
+        {d->routing_key, d->routing_key_n},
+        {c, 4},
+        {d->props, d->props_n},
+        {d->body, d->body_n},
+    };
+    uint64_t want = sizeof(a) + d->exchange_n + 1 + d->routing_key_n + 4 + d->props_n + d->body_n;
+    uint32_t seg, off, len, crc;
+    ssize_t got = -1;
+    int fd;
+
+    if (locate_msg(s, id, &seg, &off, &len, err) != 0)
+        return -1;
+    if (want != len) {
+        store__errf(err, EIO, "message %llu: %u bytes on disk, %llu expected",
+                    (unsigned long long)id, len, (unsigned long long)want);
+        return -1;
+    }
+    fd = seg_rfd(s, seg);
+    if (fd < 0)
+        goto out_io;
+    do
+        got = preadv(fd, iov, 7, (off_t)off);
+    while (got < 0 && errno == EINTR);
+    if (got != (ssize_t)want)
+        goto out_io;
+    if (get_be32(a) + (uint64_t)PERSIST_REC_HDR != want || a[4] != PERSIST_R_MSG ||
+        get_be64(a + PERSIST_REC_HDR) != id || a[PERSIST_REC_HDR + 9] != d->exchange_n ||
+        b[0] != d->routing_key_n || get_be32(c) != d->props_n)
+        goto out_corrupt;
+    crc = persist__crc32c(0, a, 5);
+    crc = persist__crc32c(crc, a + PERSIST_REC_HDR, sizeof(a) - PERSIST_REC_HDR);
+    for (int i = 1; i < 7; i++)
+        crc = persist__crc32c(crc, iov[i].iov_base, iov[i].iov_len);
+    if (crc != get_be32(a + 5))
+        goto out_corrupt;
+    return 0;
+
+out_io:
+    store__errf(err, EIO, "message %llu: cannot read segment %08x: %s", (unsigned long long)id, seg,
+                got >= 0 ? "short read" : strerror(errno));
+    return -1;
+out_corrupt:
+    store__errf(err, EIO, "message %llu: corrupt record in segment %08x at offset %u",
+                (unsigned long long)id, seg, off);
+    return -1;
 }

@@ -284,4 +284,27 @@ void store_get_stats(const struct store *s, struct store_stats *out);
 int store_read_body(struct store *s, uint64_t id, uint8_t *buf, size_t cap, size_t *len,
                     struct store_err *err);
 
+/**
+ * Whether queue entry qid/seq is live with message id and that message's
+ * record is written (store_read_msg can read it). While the entry stays
+ * live, the record stays readable (compaction moves keep it readable). For a
+ * broker that drops message bytes from memory and reads them back later.
+ */
+bool store_entry_readable(const struct store *s, uint32_t qid, uint64_t seq, uint64_t id);
+
+/** Where store_read_msg puts a message's four parts; the sizes must be exact. */
+struct store_msg_dst {
+    uint8_t *exchange, *routing_key, *props, *body;
+    size_t exchange_n, routing_key_n, props_n, body_n;
+};
+/**
+ * Reads the whole MSG record of id into d's buffers with one preadv and
+ * checks its checksum and every length. Returns 0; -1 with err: ENOENT
+ * (unknown id), EAGAIN (not written yet), EIO (unreadable, corrupt, or not
+ * the sizes given). Blocking, on the loop thread (page cache in the common
+ * case).
+ */
+int store_read_msg(struct store *s, uint64_t id, const struct store_msg_dst *d,
+                   struct store_err *err);
+
 #endif

@@ -613,6 +613,92 @@ static void test_store_read_body_detects_corruption(void **state)
     assert_int_equal(err.errnum, EIO);
 }
 
+/* ---- read_msg and entry_readable (paging) ---- */
+
+/* Reads id with the part sizes put_msg uses: ex, rk, 3 bytes of props. */
+static int read_msg(struct store *s, uint64_t id, char *body, size_t n, struct store_err *err)
+{
+    uint8_t ex[2], rk[2], props[3];
+    struct store_msg_dst d = {ex, rk, props, (uint8_t *)body, 2, 2, 3, n};
+    int rc = store_read_msg(s, id, &d, err);
+
+    if (rc == 0) {
+        assert_memory_equal(ex, "ex", 2);
+        assert_memory_equal(rk, "rk", 2);
+        assert_memory_equal(props, "\x10\x00\x02", 3);
+    }
+    return rc;
+}
+
+static void test_store_read_msg_returns_every_part(void **state)
+{
+    struct fx *f = *state;
+    struct store_err err;
+    char body[32];
+    uint32_t q;
+    uint64_t id;
+
+    f->s = open_rec(f->dir, NULL, &f->r);
+    q = qopen(f->s, "q");
+    id = publish(f->s, q, 1, "message bytes");
+    assert_int_equal(read_msg(f->s, id, body, 13, &err), -1);
+    assert_int_equal(err.errnum, EAGAIN);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(read_msg(f->s, id, body, 13, &err), 0);
+    assert_memory_equal(body, "message bytes", 13);
+    /* Sizes that do not add up to the record are refused. */
+    assert_int_equal(read_msg(f->s, id, body, 12, &err), -1);
+    assert_int_equal(err.errnum, EIO);
+    assert_int_equal(read_msg(f->s, id + 7, body, 13, &err), -1);
+    assert_int_equal(err.errnum, ENOENT);
+}
+
+static void test_store_read_msg_detects_corruption(void **state)
+{
+    struct fx *f = *state;
+    struct store_err err;
+    char body[32], p[512];
+    uint32_t q;
+    uint64_t id;
+    int fd;
+
+    f->s = open_rec(f->dir, NULL, &f->r);
+    q = qopen(f->s, "q");
+    id = publish(f->s, q, 1, "ZZZZZZZZZZZZZZZZ");
+    assert_int_equal(store_flush(f->s), 0);
+    seg_path(p, sizeof(p), f->dir, 1, "");
+    fd = open(p, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, "Y", 1, file_size(p) - PERSIST_REC_HDR - PERSIST_ENQ_LEN - 3), 1);
+    close(fd);
+    assert_int_equal(read_msg(f->s, id, body, 16, &err), -1);
+    assert_int_equal(err.errnum, EIO);
+    assert_non_null(strstr(err.text, "corrupt"));
+}
+
+static void test_store_entry_readable_follows_the_entry(void **state)
+{
+    struct fx *f = *state;
+    uint32_t q, q2;
+    uint64_t id;
+
+    f->s = open_rec(f->dir, NULL, &f->r);
+    q = qopen(f->s, "q");
+    q2 = qopen(f->s, "q2");
+    id = publish(f->s, q, 1, "x");
+    /* Not written yet. */
+    assert_false(store_entry_readable(f->s, q, 1, id));
+    assert_int_equal(store_flush(f->s), 0);
+    assert_true(store_entry_readable(f->s, q, 1, id));
+    /* Another entry, another id, another queue: no. */
+    assert_false(store_entry_readable(f->s, q, 2, id));
+    assert_false(store_entry_readable(f->s, q, 1, id + 1));
+    assert_false(store_entry_readable(f->s, q2, 1, id));
+    /* Settled: the message is forgotten. */
+    assert_int_equal(store_append_ack(f->s, q, 1), 0);
+    assert_false(store_entry_readable(f->s, q, 1, id));
+}
+
 /* ---- open ---- */
 
 static void test_store_second_open_is_refused(void **state)
@@ -671,6 +757,9 @@ int main(void)
         T(test_store_read_body_returns_stored_bytes),
         T(test_store_read_body_after_restart),
         T(test_store_read_body_detects_corruption),
+        T(test_store_read_msg_returns_every_part),
+        T(test_store_read_msg_detects_corruption),
+        T(test_store_entry_readable_follows_the_entry),
         T(test_store_second_open_is_refused),
         T(test_store_unclean_shutdown_reported),
 #undef T
