@@ -9,6 +9,13 @@
  * into the stored properties instead of a pointer, and the properties the
  * queue needs on every enqueue (priority, persistence, expiration) are decoded
  * once here rather than at each use.
+ *
+ * A paged-out message (a stub) is the header alone: its bytes (exchange,
+ * routing key, properties and body, in that order, the layout of data[]) are
+ * on disk, found by `paged` (which store) and `page_loc` (where). The header
+ * still answers everything a queue asks on its own (sizes, priority,
+ * persistence, expiration), so a queue can hold a stub like any message;
+ * anything that needs the bytes gets a resident copy first (msg_unstub).
  */
 #include "broker/msg.h"
 
@@ -31,14 +38,20 @@ struct msg {
     uint8_t routing_key_len;
     uint8_t priority;
     bool persistent;
+    uint8_t paged;         /* enum msg_paged; MSG_RESIDENT: data[] holds the bytes */
     int64_t expiration_ms; /* -1 when absent or invalid */
     uint64_t body_size;
-    uint64_t body_filled;
+    union {
+        uint64_t body_filled; /* resident */
+        uint64_t page_loc;    /* a stub: where its bytes are (the pager's locator) */
+    };
     uint64_t store_id;
     uint8_t data[]; /* exchange | routing key | props | body */
 };
 
-_Static_assert(sizeof(struct msg) <= 64, "struct msg is the per-message overhead");
+_Static_assert(sizeof(struct msg) <= 56, "struct msg is the per-message overhead (and a stub)");
+
+static msg_stub_release_fn *stub_release;
 
 static inline const uint8_t *exchange_ptr(const struct msg *m)
 {
@@ -102,10 +115,11 @@ static int64_t parse_expiration(struct view s)
     return v;
 }
 
-static void cache_props(struct msg *m)
+/* p: the message's props (props_len bytes), in data[] or, for a stub, the
+ * caller's copy; headers_off is relative to p either way. */
+static void cache_props(struct msg *m, const uint8_t *p)
 {
     struct spec_basic_props pr;
-    const uint8_t *p = props_ptr(m);
 
     m->priority = 0;
     m->persistent = false;
@@ -146,6 +160,7 @@ struct msg *msg_create(struct view exchange, struct view routing_key, struct vie
     if (!m)
         return NULL;
     m->refs = 1;
+    m->paged = MSG_RESIDENT;
     m->exchange_len = (uint8_t)exchange.n;
     m->routing_key_len = (uint8_t)routing_key.n;
     m->props_len = (uint32_t)props.n;
@@ -158,12 +173,13 @@ struct msg *msg_create(struct view exchange, struct view routing_key, struct vie
         memcpy(m->data + exchange.n, routing_key.p, routing_key.n);
     if (props.n)
         memcpy(m->data + exchange.n + routing_key.n, props.p, props.n);
-    cache_props(m);
+    cache_props(m, props_ptr(m));
     return m;
 }
 
 void msg_append_body(struct msg *m, struct view chunk)
 {
+    assert(m->paged == MSG_RESIDENT);
     assert(chunk.n <= m->body_size - m->body_filled);
     if (chunk.n > m->body_size - m->body_filled)
         abort();
@@ -175,7 +191,7 @@ void msg_append_body(struct msg *m, struct view chunk)
 
 bool msg_is_complete(const struct msg *m)
 {
-    return m->body_filled == m->body_size;
+    return m->paged != MSG_RESIDENT || m->body_filled == m->body_size;
 }
 
 struct msg *msg_ref(struct msg *m)
@@ -198,8 +214,12 @@ void msg_unref(struct msg **mp)
     *mp = NULL;
     if (m->refs == 0)
         abort();
-    if (--m->refs == 0)
+    if (--m->refs == 0) {
+        /* A stub's bytes on disk are needed as long as the stub is. */
+        if (m->paged != MSG_RESIDENT && stub_release)
+            stub_release(m);
         free(m);
+    }
 }
 
 uint32_t msg_refs(const struct msg *m)
@@ -209,21 +229,25 @@ uint32_t msg_refs(const struct msg *m)
 
 struct view msg_exchange(const struct msg *m)
 {
+    assert(m->paged == MSG_RESIDENT);
     return (struct view){exchange_ptr(m), m->exchange_len};
 }
 
 struct view msg_routing_key(const struct msg *m)
 {
+    assert(m->paged == MSG_RESIDENT);
     return (struct view){routing_key_ptr(m), m->routing_key_len};
 }
 
 struct view msg_props(const struct msg *m)
 {
+    assert(m->paged == MSG_RESIDENT);
     return (struct view){props_ptr(m), m->props_len};
 }
 
 struct view msg_body(const struct msg *m)
 {
+    assert(m->paged == MSG_RESIDENT);
     return (struct view){body_cptr(m), (size_t)m->body_filled};
 }
 
@@ -234,6 +258,8 @@ uint64_t msg_body_size(const struct msg *m)
 
 size_t msg_mem_size(const struct msg *m)
 {
+    if (m->paged != MSG_RESIDENT)
+        return sizeof(*m);
     return sizeof(*m) + m->exchange_len + m->routing_key_len + m->props_len + (size_t)m->body_size;
 }
 
@@ -249,6 +275,7 @@ bool msg_is_persistent(const struct msg *m)
 
 struct view msg_headers(const struct msg *m)
 {
+    assert(m->paged == MSG_RESIDENT);
     if (m->headers_len == 0)
         return (struct view){NULL, 0};
     return (struct view){props_ptr(m) + m->headers_off, m->headers_len};
@@ -267,4 +294,80 @@ uint64_t msg_store_id(const struct msg *m)
 void msg_set_store_id(struct msg *m, uint64_t id)
 {
     m->store_id = id;
+}
+
+/* ---- paging ---- */
+
+enum msg_paged msg_paged(const struct msg *m)
+{
+    return (enum msg_paged)m->paged;
+}
+
+uint64_t msg_page_loc(const struct msg *m)
+{
+    assert(m->paged != MSG_RESIDENT);
+    return m->page_loc;
+}
+
+size_t msg_data_len(const struct msg *m)
+{
+    return (size_t)m->exchange_len + m->routing_key_len + m->props_len + (size_t)m->body_size;
+}
+
+struct view msg_data(const struct msg *m)
+{
+    assert(m->paged == MSG_RESIDENT && m->body_filled == m->body_size);
+    return (struct view){m->data, msg_data_len(m)};
+}
+
+struct msg *msg_stub_create(const struct msg *m, enum msg_paged where, uint64_t loc)
+{
+    struct msg *s = xmalloc(sizeof(*s));
+
+    assert(where != MSG_RESIDENT && m->paged == MSG_RESIDENT && msg_is_complete(m));
+    *s = *m;
+    s->refs = 1;
+    s->paged = (uint8_t)where;
+    s->page_loc = loc;
+    return s;
+}
+
+struct msg *msg_stub_new(struct view exchange, struct view routing_key, struct view props,
+                         uint64_t body_size, enum msg_paged where, uint64_t loc)
+{
+    struct msg *s;
+
+    assert(where != MSG_RESIDENT);
+    if (exchange.n > UINT8_MAX || routing_key.n > UINT8_MAX || props.n > UINT32_MAX ||
+        body_size > SIZE_MAX - sizeof(*s) - 2 * UINT8_MAX - props.n)
+        abort();
+    s = xcalloc(1, sizeof(*s));
+    s->refs = 1;
+    s->exchange_len = (uint8_t)exchange.n;
+    s->routing_key_len = (uint8_t)routing_key.n;
+    s->props_len = (uint32_t)props.n;
+    s->body_size = body_size;
+    cache_props(s, props.p);
+    s->paged = (uint8_t)where;
+    s->page_loc = loc;
+    return s;
+}
+
+struct msg *msg_unstub(const struct msg *stub, uint8_t **data)
+{
+    struct msg *m;
+
+    assert(stub->paged != MSG_RESIDENT);
+    m = xmalloc(sizeof(*m) + msg_data_len(stub));
+    *m = *stub;
+    m->refs = 1;
+    m->paged = MSG_RESIDENT;
+    m->body_filled = m->body_size;
+    *data = m->data;
+    return m;
+}
+
+void msg_set_stub_release(msg_stub_release_fn *fn)
+{
+    stub_release = fn;
 }

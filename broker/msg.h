@@ -75,4 +75,56 @@ int64_t msg_expiration_ms(const struct msg *m);
 uint64_t msg_store_id(const struct msg *m);
 void msg_set_store_id(struct msg *m, uint64_t id);
 
+/* ---- paging: stubs (issue 5 item 6) ----
+ *
+ * A stub stands for a message whose bytes are on disk: it is a header with
+ * the sizes, the decoded properties above, the store id and a locator, and
+ * nothing else. msg_body_size, msg_priority, msg_is_persistent,
+ * msg_expiration_ms, msg_store_id and msg_mem_size work on it; msg_exchange,
+ * msg_routing_key, msg_props, msg_body, msg_headers and msg_data must not be
+ * called on it (asserted). Only queue/ holds stubs: whatever hands a message
+ * out first turns it back into a resident one (msg_unstub + a read). A stub is
+ * immutable and refcounted like any message.
+ */
+
+/** Where a message's bytes are. */
+enum msg_paged {
+    MSG_RESIDENT = 0,    /* in memory: a normal message */
+    MSG_PAGED_SPILL = 1, /* in the spill area (persist/spill.h); locator from spill_append */
+    MSG_PAGED_STORE = 2, /* in the message store's journal, under msg_store_id */
+};
+
+/** MSG_RESIDENT, or where a stub's bytes are. */
+enum msg_paged msg_paged(const struct msg *m);
+/** A stub's locator (asserts m is one). */
+uint64_t msg_page_loc(const struct msg *m);
+/** Bytes of exchange, routing key, props and body together (stubs too). */
+size_t msg_data_len(const struct msg *m);
+/** Those bytes of a complete resident message, contiguous in that order (what
+ * a pager writes). Lives as long as m. */
+struct view msg_data(const struct msg *m);
+/**
+ * A new stub (one reference) for the complete resident message m (borrowed):
+ * m's header with where and loc. Never fails (aborts on out-of-memory).
+ */
+struct msg *msg_stub_create(const struct msg *m, enum msg_paged where, uint64_t loc);
+/**
+ * A new stub (one reference) for a message known only from disk (recovery):
+ * exchange and routing_key are shortstrs (longer aborts), props are decoded
+ * here as msg_create does; all three are borrowed and not kept.
+ */
+struct msg *msg_stub_new(struct view exchange, struct view routing_key, struct view props,
+                         uint64_t body_size, enum msg_paged where, uint64_t loc);
+/**
+ * A new resident message (one reference) with stub's header; the caller must
+ * fill all msg_data_len(stub) bytes at *data (exchange, routing key, props,
+ * body) before anyone reads it. The stub is borrowed and unchanged. Never
+ * fails (aborts on out-of-memory: the body was accepted once already).
+ */
+struct msg *msg_unstub(const struct msg *stub, uint8_t **data);
+/** Called with every stub whose last reference goes, just before it is freed. */
+typedef void msg_stub_release_fn(const struct msg *stub);
+/** Registers that hook (NULL: none). One per process: the pager's. */
+void msg_set_stub_release(msg_stub_release_fn *fn);
+
 #endif

@@ -315,6 +315,140 @@ static void test_msg_mem_size_counts_header_and_data(void **state)
     msg_unref(&m);
 }
 
+/* ---- stubs (paging) ---- */
+
+static struct msg *full_message(void)
+{
+    struct spec_basic_props pr = {.flags = SPEC_PROP_PRIORITY | SPEC_PROP_DELIVERY_MODE |
+                                           SPEC_PROP_EXPIRATION | SPEC_PROP_HEADERS,
+                                  .priority = 7,
+                                  .delivery_mode = 2,
+                                  .expiration = VIEW_LIT("5000")};
+    struct buf hb = {0};
+    struct props p;
+    struct msg *m;
+
+    table_put_longstr(&hb, "k", VIEW_LIT("v"));
+    pr.headers = (struct view){hb.p, hb.len};
+    p = encode(&pr);
+    buf_free(&hb);
+    m = msg_create(VIEW_LIT("amq.topic"), VIEW_LIT("a.b"), pv(&p), 5);
+    assert_non_null(m);
+    msg_append_body(m, VIEW_LIT("hello"));
+    msg_set_store_id(m, 42);
+    return m;
+}
+
+static const struct msg *released[4];
+static size_t nreleased;
+
+static void on_release(const struct msg *stub)
+{
+    released[nreleased++] = stub;
+}
+
+static void test_msg_stub_keeps_the_header(void **state)
+{
+    struct msg *m = full_message(), *s;
+
+    (void)state;
+    s = msg_stub_create(m, MSG_PAGED_SPILL, 0x123456789);
+    assert_int_equal(msg_paged(m), MSG_RESIDENT);
+    assert_int_equal(msg_paged(s), MSG_PAGED_SPILL);
+    assert_int_equal(msg_page_loc(s), 0x123456789);
+    assert_int_equal(msg_body_size(s), 5);
+    assert_int_equal(msg_priority(s), 7);
+    assert_true(msg_is_persistent(s));
+    assert_int_equal(msg_expiration_ms(s), 5000);
+    assert_int_equal(msg_store_id(s), 42);
+    assert_true(msg_is_complete(s));
+    assert_int_equal(msg_refs(s), 1);
+    assert_int_equal(msg_data_len(s), msg_data_len(m));
+    /* A stub is the header alone. */
+    assert_true(msg_mem_size(s) < msg_mem_size(m));
+    assert_true(msg_mem_size(s) <= 56);
+    msg_unref(&s);
+    msg_unref(&m);
+}
+
+static void test_msg_unstub_restores_every_part(void **state)
+{
+    struct msg *m = full_message(), *s, *back;
+    struct view d = msg_data(m);
+    uint8_t *data;
+    struct table_value v;
+
+    (void)state;
+    assert_int_equal(d.n, 9 + 3 + msg_props(m).n + 5);
+    s = msg_stub_create(m, MSG_PAGED_STORE, 0);
+    back = msg_unstub(s, &data);
+    memcpy(data, d.p, d.n);
+    assert_int_equal(msg_paged(back), MSG_RESIDENT);
+    assert_true(msg_is_complete(back));
+    assert_int_equal(msg_refs(back), 1);
+    assert_true(view_eq_str(msg_exchange(back), "amq.topic"));
+    assert_true(view_eq_str(msg_routing_key(back), "a.b"));
+    assert_true(view_eq(msg_props(back), msg_props(m)));
+    assert_true(view_eq_str(msg_body(back), "hello"));
+    assert_true(table_get(msg_headers(back), "k", &v));
+    assert_int_equal(msg_priority(back), 7);
+    assert_int_equal(msg_store_id(back), 42);
+    msg_unref(&back);
+    msg_unref(&s);
+    msg_unref(&m);
+}
+
+static void test_msg_stub_new_decodes_props(void **state)
+{
+    struct msg *m = full_message(), *s;
+
+    (void)state;
+    s = msg_stub_new(msg_exchange(m), msg_routing_key(m), msg_props(m), 5, MSG_PAGED_STORE, 0);
+    assert_int_equal(msg_priority(s), 7);
+    assert_true(msg_is_persistent(s));
+    assert_int_equal(msg_expiration_ms(s), 5000);
+    assert_int_equal(msg_data_len(s), msg_data_len(m));
+    msg_unref(&s);
+    msg_unref(&m);
+}
+
+static void test_msg_release_hook_sees_the_last_stub_reference(void **state)
+{
+    struct msg *m = full_message(), *s, *s2;
+
+    (void)state;
+    nreleased = 0;
+    msg_set_stub_release(on_release);
+    s = msg_stub_create(m, MSG_PAGED_SPILL, 9);
+    s2 = msg_ref(s);
+    msg_unref(&s);
+    assert_int_equal(nreleased, 0);
+    msg_unref(&s2);
+    assert_int_equal(nreleased, 1);
+    /* Resident messages never reach the hook. */
+    msg_unref(&m);
+    assert_int_equal(nreleased, 1);
+    msg_set_stub_release(NULL);
+}
+
+static struct msg *abort_stub;
+
+static void body_of_stub(void)
+{
+    (void)msg_body(abort_stub);
+}
+
+static void test_msg_body_of_a_stub_aborts(void **state)
+{
+    struct msg *m = full_message();
+
+    (void)state;
+    abort_stub = msg_stub_create(m, MSG_PAGED_SPILL, 1);
+    assert_true(aborts(body_of_stub));
+    msg_unref(&abort_stub);
+    msg_unref(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -332,6 +466,11 @@ int main(void)
         cmocka_unit_test(test_msg_undecodable_props_read_as_none),
         cmocka_unit_test(test_msg_store_id),
         cmocka_unit_test(test_msg_mem_size_counts_header_and_data),
+        cmocka_unit_test(test_msg_stub_keeps_the_header),
+        cmocka_unit_test(test_msg_unstub_restores_every_part),
+        cmocka_unit_test(test_msg_stub_new_decodes_props),
+        cmocka_unit_test(test_msg_release_hook_sees_the_last_stub_reference),
+        cmocka_unit_test(test_msg_body_of_a_stub_aborts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
