@@ -51,6 +51,25 @@
  * Dead letters and idle notices never call out from inside an operation: they
  * are appended to a module-level list that queue_flush() runs, each event
  * holding a queue reference and (dead letters) the message reference.
+ *
+ * Paging. A ready entry may hold a stub (broker/msg.h) instead of the
+ * message: its bytes are on disk, put there by the pager the broker
+ * registers. Counts do not care (a stub knows its sizes and properties); the
+ * ready body bytes held in memory (mem_bytes, summed over queues) exclude
+ * stubs. Stubs never leave the module: every path that hands a message out
+ * (delivery, basic.get, dead-lettering to an exchange, queue_remove, peek)
+ * reads it back first, before the entry is settled with the observer (the
+ * journal keeps a persistent message's record only while an entry needs
+ * it). queue_page_out() pages out the newest entries of the queues with the
+ * most bytes in memory, lowest priority level first. Each ring keeps a hint,
+ * [pg_lo, pg_hi) in sequence numbers: every stub of the ring lies in that
+ * range (resident entries may too). Entries above it were published since
+ * the last page-out and are paged out oldest first, extending the range up;
+ * entries below it are the head side and are paged out newest first,
+ * extending it down. So a backlog is [resident head | stubs | resident
+ * tail], each part found by bisection, and the stubs at the head are read
+ * back in batches (read-ahead) when the head reaches them. Requeued entries
+ * (the heaps) are never paged out.
  */
 #include "queue/queue.h"
 
@@ -149,6 +168,7 @@ struct heap {
 struct level {
     struct ring ring;
     struct heap heap;
+    uint64_t pg_lo, pg_hi; /* every stub of the ring has a seq in [pg_lo, pg_hi) */
 };
 
 /* An expiry index slot: where its entry is. */
@@ -244,6 +264,12 @@ struct queue {
     uint64_t ready_pers, ready_pers_bytes;     /* persistent among ready */
     uint64_t unacked_pers, unacked_pers_bytes; /* persistent among unacked */
     uint32_t store_qid; /* non-zero: the observer hears about this queue's entries */
+    /* paging */
+    uint64_t mem_bytes;   /* body bytes of resident ready entries */
+    size_t paged;         /* ready entries that are stubs */
+    uint64_t paged_bytes; /* their body bytes */
+    uint64_t page_stuck;  /* queue_page_out round that found nothing to page out here */
+    struct queue *all_prev, *all_next; /* every queue, for queue_page_out */
 };
 
 /* ---- module state ---- */
@@ -257,6 +283,11 @@ static void *idle_sink_arg;
 static queue_clock_fn *clock_fn;
 static const struct queue_observer *observer;
 static void *observer_arg;
+static uint64_t total_mem_bytes;
+static struct queue_paging_totals paging_totals;
+static struct queue *all_queues;
+static const struct queue_pager *pager;
+static void *pager_arg;
 
 /* Observer calls (persistence): only for queues with a store qid, so the
  * transient path pays one branch. */
@@ -651,6 +682,13 @@ static void count_in(struct queue *q, const struct msg *m)
     q->ready++;
     q->ready_bytes += msg_body_size(m);
     total_ready_bytes += msg_body_size(m);
+    if (msg_paged(m) == MSG_RESIDENT) {
+        q->mem_bytes += msg_body_size(m);
+        total_mem_bytes += msg_body_size(m);
+    } else {
+        q->paged++;
+        q->paged_bytes += msg_body_size(m);
+    }
     if (msg_is_persistent(m)) {
         q->ready_pers++;
         q->ready_pers_bytes += msg_body_size(m);
@@ -662,6 +700,13 @@ static void count_out(struct queue *q, const struct msg *m)
     q->ready--;
     q->ready_bytes -= msg_body_size(m);
     total_ready_bytes -= msg_body_size(m);
+    if (msg_paged(m) == MSG_RESIDENT) {
+        q->mem_bytes -= msg_body_size(m);
+        total_mem_bytes -= msg_body_size(m);
+    } else {
+        q->paged--;
+        q->paged_bytes -= msg_body_size(m);
+    }
     if (msg_is_persistent(m)) {
         q->ready_pers--;
         q->ready_pers_bytes -= msg_body_size(m);
@@ -700,20 +745,143 @@ static void unacked_out(struct queue *q, const struct msg *m)
     }
 }
 
-/* Takes out the next ready entry: highest level, lowest sequence number. */
-static bool pop_ready(struct queue *q, struct qent *e, struct qaux *x)
-{
-    int lv = top_level(q);
-    struct level *l;
+/* ---- paging: reading stubs back ---- */
 
-    if (lv < 0)
-        return false;
-    l = &q->levels[lv];
-    *e = level_pop(q, l, x);
-    if (level_empty(l))
-        mark_level(q, (unsigned)lv, false);
-    count_out(q, e->m);
-    return true;
+/* Read-ahead when the head of a ring is a stub: this many entries (fewer
+ * without consumers, where basic.get takes one at a time), up to this many
+ * bytes. */
+#define READ_AHEAD_MSGS 128u
+#define READ_AHEAD_IDLE 16u
+#define READ_AHEAD_BYTES ((uint64_t)1 << 20)
+/* Entries handed to the pager per call. */
+#define PAGE_BATCH 128u
+
+static inline void paged_out_moved(struct queue *q, uint64_t n, bool out)
+{
+    if (out) {
+        q->mem_bytes -= n;
+        total_mem_bytes -= n;
+        q->paged++;
+        q->paged_bytes += n;
+        paging_totals.paged_out++;
+    } else {
+        q->mem_bytes += n;
+        total_mem_bytes += n;
+        q->paged--;
+        q->paged_bytes -= n;
+        paging_totals.paged_in++;
+    }
+}
+
+/* A stub that could not be read back (the pager logged why): its entry is
+ * settled and the message is gone. */
+static void lose(struct queue *q, uint64_t seq, struct msg **m)
+{
+    note_settled(q, seq);
+    msg_unref(m);
+    paging_totals.lost++;
+}
+
+/* Reads back the stub of entry e, already taken out of q and counted out.
+ * False when it cannot be read: then the entry is settled and dropped. */
+static bool page_in_taken(struct queue *q, struct qent *e)
+{
+    uint64_t seq = ent_seq(*e);
+
+    if (pager)
+        pager->page_in(pager_arg, q, &e->m, &seq, 1);
+    if (msg_paged(e->m) == MSG_RESIDENT) {
+        paging_totals.paged_in++;
+        return true;
+    }
+    lose(q, seq, &e->m);
+    return false;
+}
+
+/* Reads back the stubs at the head of level lv's ring (whose head is one),
+ * in place: a batch of consecutive stubs, so the next deliveries find them in
+ * memory. Unreadable ones are dropped (tombstones, then the ring is tidied). */
+static void page_in_head(struct queue *q, unsigned lv)
+{
+    struct level *l = &q->levels[lv];
+    struct ring *r = &l->ring;
+    struct msg *ms[PAGE_BATCH];
+    uint64_t seqs[PAGE_BATCH], bytes = 0;
+    size_t pos[PAGE_BATCH], n = 0, max = q->nconsumers ? READ_AHEAD_MSGS : READ_AHEAD_IDLE;
+    bool lost = false;
+
+    _Static_assert(READ_AHEAD_MSGS <= PAGE_BATCH, "one pager call per read-ahead");
+    for (size_t k = 0; k < r->len && n < max && bytes < READ_AHEAD_BYTES; k++) {
+        size_t p = (r->head + k) & (r->cap - 1);
+        struct msg *m = r->e[p].m;
+
+        if (!m)
+            continue;
+        if (msg_paged(m) == MSG_RESIDENT)
+            break;
+        ms[n] = m;
+        seqs[n] = ent_seq(r->e[p]);
+        pos[n++] = p;
+        bytes += msg_body_size(m);
+    }
+    assert(n > 0);
+    if (pager)
+        pager->page_in(pager_arg, q, ms, seqs, n);
+    for (size_t i = 0; i < n; i++) {
+        struct qent *e = &r->e[pos[i]];
+
+        if (msg_paged(ms[i]) != MSG_RESIDENT) {
+            /* Not read: the entry still holds the stub. A tombstone, unlinked
+             * from the expiry index like an expired one. */
+            if (r->x && r->x[pos[i]].xi) {
+                xh_remove(q, r->x[pos[i]].xi - 1);
+                r->x[pos[i]].xi = 0;
+            }
+            count_out(q, e->m);
+            lose(q, ent_seq(*e), &e->m);
+            lost = true;
+            continue;
+        }
+        e->m = ms[i];
+        paged_out_moved(q, msg_body_size(ms[i]), false);
+    }
+    /* The range now starts after what was read. */
+    l->pg_lo = seqs[n - 1] + 1;
+    if (l->pg_lo >= l->pg_hi)
+        l->pg_lo = l->pg_hi = 0;
+    if (lost) {
+        while (r->len && !r->e[(r->head + r->len - 1) & (r->cap - 1)].m)
+            r->len--;
+        ring_settle(q, r);
+        if (level_empty(l))
+            mark_level(q, lv, false);
+    }
+}
+
+/* Takes out the next ready entry: highest level, lowest sequence number.
+ * With need_body the message is resident (stubs are read back first; one that
+ * cannot be read is dropped and the next one taken). */
+static bool pop_ready(struct queue *q, struct qent *e, struct qaux *x, bool need_body)
+{
+    for (;;) {
+        int lv = top_level(q);
+        struct level *l;
+
+        if (lv < 0)
+            return false;
+        l = &q->levels[lv];
+        if (need_body && !head_in_heap(l) && msg_paged(l->ring.e[l->ring.head].m)) {
+            page_in_head(q, (unsigned)lv);
+            continue;
+        }
+        *e = level_pop(q, l, x);
+        if (level_empty(l))
+            mark_level(q, (unsigned)lv, false);
+        count_out(q, e->m);
+        if (need_body && msg_paged(e->m) && !page_in_taken(q, e))
+            continue;
+        return true;
+    }
 }
 
 /* Drops every ready message and frees the level storage and the index. */
@@ -739,6 +907,7 @@ static size_t drop_ready(struct queue *q)
         }
         ring_free(&l->ring);
         heap_free(&l->heap);
+        l->pg_lo = l->pg_hi = 0;
     }
     memset(q->nonempty, 0, sizeof(q->nonempty));
     free(q->xh.e);
@@ -919,6 +1088,16 @@ static void dead_letter(struct queue *q, struct msg *m, enum queue_dl_reason rea
         dl_totals.discarded[reason]++;
         msg_unref(&m);
     }
+}
+
+/* Entry e, taken out of q and counted out, dies for reason: settled, then to
+ * the dead-letter exchange (read back first when a stub) or dropped. */
+static void settle_dead(struct queue *q, struct qent e, enum queue_dl_reason reason)
+{
+    if (q->a.has_dlx && msg_paged(e.m) != MSG_RESIDENT && !page_in_taken(q, &e))
+        return;
+    note_settled(q, ent_seq(e));
+    dead_letter(q, e.m, reason);
 }
 
 void queue_flush(void)
@@ -1120,8 +1299,7 @@ static void expire_indexed(struct queue *q)
     if (level_empty(l))
         mark_level(q, xe.lv, false);
     count_out(q, e.m);
-    note_settled(q, ent_seq(e));
-    dead_letter(q, e.m, QUEUE_DL_EXPIRED);
+    settle_dead(q, e, QUEUE_DL_EXPIRED);
 }
 
 /* Expires every entry of q due at now (see the banner for why the index top
@@ -1141,11 +1319,18 @@ static void expire_due(struct queue *q, uint64_t now)
 
             while (!level_empty(l) && level_head_aux(l)->deadline <= now) {
                 struct qaux x;
-                struct qent e = level_pop(q, l, &x);
+                struct qent e;
 
+                /* Dead letters need their bytes: read the head back in a
+                 * batch rather than one by one. */
+                if (q->a.has_dlx && !head_in_heap(l) &&
+                    msg_paged(l->ring.e[l->ring.head].m) != MSG_RESIDENT) {
+                    page_in_head(q, lv);
+                    continue;
+                }
+                e = level_pop(q, l, &x);
                 count_out(q, e.m);
-                note_settled(q, ent_seq(e));
-                dead_letter(q, e.m, QUEUE_DL_EXPIRED);
+                settle_dead(q, e, QUEUE_DL_EXPIRED);
             }
             if (level_empty(l))
                 mark_level(q, lv, false);
@@ -1157,7 +1342,7 @@ static void expire_due(struct queue *q, uint64_t now)
  * dead-lettered, so an expired message is never handed out. */
 static bool pop_live(struct queue *q, struct tick *t, struct qent *e, struct qaux *x)
 {
-    while (pop_ready(q, e, x)) {
+    while (pop_ready(q, e, x, true)) {
         if (!q->ext || x->deadline == NO_DEADLINE || x->deadline > tick_now(t))
             return true;
         note_settled(q, ent_seq(*e));
@@ -1191,10 +1376,8 @@ static void drop_over_limit(struct queue *q)
 
     if (q->overflow != QUEUE__OVERFLOW_DROP_HEAD)
         return;
-    while (over_limit(q) && pop_ready(q, &e, &x)) {
-        note_settled(q, ent_seq(e));
-        dead_letter(q, e.m, QUEUE_DL_MAXLEN);
-    }
+    while (over_limit(q) && pop_ready(q, &e, &x, false))
+        settle_dead(q, e, QUEUE_DL_MAXLEN);
 }
 
 /* ---- the queue ---- */
@@ -1270,6 +1453,10 @@ struct queue *queue_create(struct view vhost, struct view name, unsigned flags, 
     q->levels = qcalloc(q->nlevels, sizeof(*q->levels));
     q->next_seq = 1;
     init_limits(q);
+    q->all_next = all_queues;
+    if (all_queues)
+        all_queues->all_prev = q;
+    all_queues = q;
     if (q->a.expires >= 0) {
         q->last_used = queue_clock_ms();
         reschedule(q);
@@ -1327,6 +1514,12 @@ void queue_unref(struct queue **qp)
     assert(q->deleted || (q->ready == 0 && q->nconsumers == 0));
     sched_set(q, NO_DEADLINE);
     drop_ready(q);
+    if (q->all_prev)
+        q->all_prev->all_next = q->all_next;
+    else
+        all_queues = q->all_next;
+    if (q->all_next)
+        q->all_next->all_prev = q->all_prev;
     free_consumers(q);
     free(q->ua.e);
     free(q->levels);
@@ -1784,6 +1977,8 @@ void queue_msg_stats(const struct queue *q, struct queue_msg_stats *out)
     *out = q->ms;
     out->persistent = q->ready_pers + q->unacked_pers;
     out->persistent_bytes = q->ready_pers_bytes + q->unacked_pers_bytes;
+    out->paged_out = q->paged;
+    out->paged_out_bytes = q->paged_bytes;
 }
 
 void queue_requeue(struct queue *q, struct msg *m, uint64_t seq)
@@ -1978,8 +2173,22 @@ size_t queue_peek(const struct queue *q, size_t offset, size_t count, queue_peek
                 offset--;
                 continue;
             }
-            given++;
-            stop = !fn(arg, e->m, ent_seq(*e), ent_redelivered(*e));
+            if (msg_paged(e->m) == MSG_RESIDENT) {
+                given++;
+                stop = !fn(arg, e->m, ent_seq(*e), ent_redelivered(*e));
+            } else {
+                /* A temporary copy read back: the entry keeps its stub. */
+                struct msg *m = msg_ref(e->m);
+                uint64_t seq = ent_seq(*e);
+
+                if (pager)
+                    pager->page_in(pager_arg, (struct queue *)q, &m, &seq, 1);
+                if (msg_paged(m) == MSG_RESIDENT) {
+                    given++;
+                    stop = !fn(arg, m, seq, ent_redelivered(*e));
+                }
+                msg_unref(&m);
+            }
         }
     }
     free(w.idx);
@@ -2072,6 +2281,10 @@ struct msg *queue_remove(struct queue *q, uint64_t seq, bool *redelivered)
         if (level_empty(l))
             mark_level(q, lv, false);
         count_out(q, e.m);
+        if (msg_paged(e.m) != MSG_RESIDENT && !page_in_taken(q, &e)) {
+            reschedule(q);
+            return NULL;
+        }
         note_settled(q, ent_seq(e));
         reschedule(q);
         if (redelivered)
@@ -2172,6 +2385,209 @@ size_t queue__storage_bytes(const struct queue *q)
     return n + q->xh.cap * sizeof(struct xent) + q->ua.cap * sizeof(struct urec);
 }
 
+/* ---- paging out ---- */
+
+void queue_set_pager(const struct queue_pager *ops, void *arg)
+{
+    pager = ops;
+    pager_arg = arg;
+}
+
+uint64_t queue_total_resident_bytes(void)
+{
+    return total_mem_bytes;
+}
+
+void queue_paging_totals(struct queue_paging_totals *out)
+{
+    *out = paging_totals;
+}
+
+/* First logical index of ring r whose sequence number is >= seq (ring
+ * entries, tombstones included, are in sequence order). */
+static size_t ring_lower_bound(const struct ring *r, uint64_t seq)
+{
+    size_t lo = 0, hi = r->len;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ent_seq(r->e[(r->head + mid) & (r->cap - 1)]) < seq)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Hands ms[0..n) (resident messages of ring positions pos[] of level l) to
+ * the pager and puts the stubs it returns in their place, widening the paged
+ * range over them. Returns the bytes paged out; *ok turns false when the
+ * pager left one resident (it could not write). */
+static uint64_t page_out_batch(struct queue *q, struct level *l, struct msg **ms,
+                               const uint64_t *seqs, const size_t *pos, size_t n, bool *ok)
+{
+    uint64_t done = 0;
+
+    pager->page_out(pager_arg, q, ms, seqs, n);
+    for (size_t i = 0; i < n; i++) {
+        if (msg_paged(ms[i]) == MSG_RESIDENT) {
+            *ok = false;
+            continue;
+        }
+        l->ring.e[pos[i]].m = ms[i];
+        paged_out_moved(q, msg_body_size(ms[i]), true);
+        done += msg_body_size(ms[i]);
+        if (l->pg_lo >= l->pg_hi) {
+            l->pg_lo = seqs[i];
+            l->pg_hi = seqs[i] + 1;
+        } else if (seqs[i] < l->pg_lo) {
+            l->pg_lo = seqs[i];
+        } else if (seqs[i] >= l->pg_hi) {
+            l->pg_hi = seqs[i] + 1;
+        }
+    }
+    return done;
+}
+
+static void reverse_batch(struct msg **ms, uint64_t *seqs, size_t *pos, size_t n)
+{
+    for (size_t i = 0, j = n - 1; i < j; i++, j--) {
+        struct msg *tm = ms[i];
+        uint64_t ts = seqs[i];
+        size_t tp = pos[i];
+
+        ms[i] = ms[j];
+        ms[j] = tm;
+        seqs[i] = seqs[j];
+        seqs[j] = ts;
+        pos[i] = pos[j];
+        pos[j] = tp;
+    }
+}
+
+/* Pages out resident entries of level l's ring between logical indices
+ * from (inclusive) and to (exclusive), walking forward (from < to) or
+ * backward (from > to: from the entry before `from` down to `to`), until
+ * want bytes are out. The walk starts next to the paged range (or at the
+ * tail when there is none), so the range stays one span. */
+static uint64_t page_out_run(struct queue *q, struct level *l, size_t from, size_t to,
+                             uint64_t want, bool *ok)
+{
+    struct ring *r = &l->ring;
+    struct msg *ms[PAGE_BATCH];
+    uint64_t seqs[PAGE_BATCH], done = 0, got = 0;
+    size_t pos[PAGE_BATCH], n = 0;
+    bool fwd = from < to;
+
+    while (*ok && (fwd ? from < to : from > to) && done + got < want) {
+        size_t k = fwd ? from++ : --from;
+        size_t p = (r->head + k) & (r->cap - 1);
+        struct msg *m = r->e[p].m;
+        uint64_t seq = ent_seq(r->e[p]);
+
+        if (!m || msg_paged(m) != MSG_RESIDENT || msg_body_size(m) == 0)
+            continue;
+        ms[n] = m;
+        seqs[n] = seq;
+        pos[n++] = p;
+        got += msg_body_size(m);
+        if (n == PAGE_BATCH) {
+            if (!fwd)
+                reverse_batch(ms, seqs, pos, n);
+            done += page_out_batch(q, l, ms, seqs, pos, n, ok);
+            n = 0;
+            got = 0;
+        }
+    }
+    if (n) {
+        if (!fwd)
+            reverse_batch(ms, seqs, pos, n);
+        done += page_out_batch(q, l, ms, seqs, pos, n, ok);
+    }
+    return done;
+}
+
+/* Pages out up to want bytes of level lv: first what came after the paged
+ * range (oldest first), then the head side (newest first), keeping the first
+ * `keep` entries of the ring (what consumers take next). */
+static uint64_t page_out_level(struct queue *q, unsigned lv, uint64_t want, size_t keep, bool *ok)
+{
+    struct level *l = &q->levels[lv];
+    struct ring *r = &l->ring;
+    uint64_t done = 0;
+    size_t lo;
+
+    if (r->len == 0)
+        return 0;
+    /* A range with no entry left in it (they were taken) says nothing: the
+     * whole ring is the head side again. */
+    if (l->pg_lo < l->pg_hi && ring_lower_bound(r, l->pg_lo) == ring_lower_bound(r, l->pg_hi))
+        l->pg_lo = l->pg_hi = 0;
+    if (l->pg_lo < l->pg_hi)
+        done += page_out_run(q, l, ring_lower_bound(r, l->pg_hi), r->len, want, ok);
+    if (done >= want || !*ok)
+        return done;
+    lo = l->pg_lo < l->pg_hi ? ring_lower_bound(r, l->pg_lo) : r->len;
+    if (lo > keep)
+        done += page_out_run(q, l, lo, keep, want - done, ok);
+    return done;
+}
+
+/* Up to want bytes of q, lowest priority level first (delivered last). */
+static uint64_t page_out_queue(struct queue *q, uint64_t want, bool *ok)
+{
+    uint64_t done = 0;
+    size_t keep = q->nconsumers ? READ_AHEAD_MSGS : 0;
+
+    for (unsigned lv = 0; lv < q->nlevels && done < want && *ok; lv++)
+        done += page_out_level(q, lv, want - done, keep, ok);
+    return done;
+}
+
+uint64_t queue_page_out(uint64_t target)
+{
+    static uint64_t round;
+    static bool running;
+    uint64_t done = 0;
+    bool ok = true;
+
+    if (!pager || running)
+        return 0;
+    running = true;
+    round++;
+    while (ok && total_mem_bytes > target) {
+        struct queue *best = NULL;
+        uint64_t second = 0, want;
+
+        /* The queue with the most bytes in memory, down to the next one's
+         * level (or at least a batch), so the biggest shrink first. */
+        for (struct queue *q = all_queues; q; q = q->all_next) {
+            if (q->deleted || q->dispatching || q->page_stuck == round || q->mem_bytes == 0)
+                continue;
+            if (!best || q->mem_bytes > best->mem_bytes) {
+                if (best)
+                    second = best->mem_bytes;
+                best = q;
+            } else if (q->mem_bytes > second) {
+                second = q->mem_bytes;
+            }
+        }
+        if (!best)
+            break;
+        want = best->mem_bytes - second;
+        if (want < ((uint64_t)64 << 10))
+            want = (uint64_t)64 << 10;
+        if (want > total_mem_bytes - target)
+            want = total_mem_bytes - target;
+        want = page_out_queue(best, want, &ok);
+        if (want == 0)
+            best->page_stuck = round;
+        done += want;
+    }
+    running = false;
+    return done;
+}
+
 /* ---- persistence hooks ---- */
 
 void queue_set_observer(const struct queue_observer *ops, void *arg)
@@ -2222,6 +2638,13 @@ void queue_restore(struct queue *q, struct msg *m, uint64_t seq, bool redelivere
         pos = heap_push(q, &l->heap, e, &x);
     else
         pos = ring_push(q, &l->ring, e, &x);
+    /* A stub (recovery leaves bytes on disk past the memory budget) widens
+     * the ring's paged range up to it. */
+    if (!in_heap && msg_paged(m) != MSG_RESIDENT) {
+        if (l->pg_lo >= l->pg_hi)
+            l->pg_lo = seq;
+        l->pg_hi = seq + 1;
+    }
     if (q->ext && x.deadline != NO_DEADLINE && needs_index(q, m))
         xh_push(q, (struct xent){x.deadline, pos, lv, in_heap});
     mark_level(q, lv, true);

@@ -383,6 +383,8 @@ struct queue_msg_stats {
     uint64_t unacked_bytes;  /* body bytes of unacked messages */
     uint64_t persistent;     /* persistent messages, ready or unacked */
     uint64_t persistent_bytes;
+    uint64_t paged_out;       /* ready messages whose bytes are on disk (paging) */
+    uint64_t paged_out_bytes; /* their body bytes */
 };
 /** Copies q's counters into *out. O(1), never allocates. */
 void queue_msg_stats(const struct queue *q, struct queue_msg_stats *out);
@@ -451,5 +453,54 @@ void queue_reserve_seq(struct queue *q, uint64_t max_seq);
  * afresh from now. Raises the next sequence number above seq.
  */
 void queue_restore(struct queue *q, struct msg *m, uint64_t seq, bool redelivered);
+
+/* ---- paging: message bytes on disk (issue 5 item 6) ---- */
+
+/**
+ * Moves message bytes between memory and disk; the broker registers one.
+ * Ready entries may hold stubs (broker/msg.h): the queue reads them back with
+ * page_in before anything takes their bytes (delivery, basic.get, dead
+ * letters, queue_remove, queue_peek), and before the entry is settled with
+ * the observer. Both callbacks run inside queue operations on the caller's
+ * thread and must not call into any queue. q is borrowed; seqs[i] is the
+ * sequence number of entry i in q.
+ */
+struct queue_pager {
+    /**
+     * For each i, ms[i] is a reference to a complete resident message of an
+     * entry of q: replace it with a reference to a stub (dropping the
+     * resident one), or leave it as it is when its bytes cannot be written
+     * (the queue then stops paging q for this round).
+     */
+    void (*page_out)(void *arg, struct queue *q, struct msg **ms, const uint64_t *seqs, size_t n);
+    /**
+     * For each i, ms[i] is a reference to a stub: replace it with a reference
+     * to the resident message read back (dropping the stub), or leave it when
+     * it cannot be read (logged by the pager): the queue then drops that
+     * entry (settled, counted in queue_paging_totals.lost).
+     */
+    void (*page_in)(void *arg, struct queue *q, struct msg **ms, const uint64_t *seqs, size_t n);
+};
+/** Registers the pager (NULL: none; no stub may exist then). ops and arg are borrowed. */
+void queue_set_pager(const struct queue_pager *ops, void *arg);
+/** Body bytes of ready messages held in memory, over all queues (stubs excluded). */
+uint64_t queue_total_resident_bytes(void);
+/**
+ * Pages out the newest ready messages of the queues with the most bytes in
+ * memory (lowest priority level first; a queue with consumers keeps its
+ * first 128 entries) until queue_total_resident_bytes() <= target, or nothing
+ * more can be paged out: requeued messages, messages with an empty body, a
+ * queue in the middle of a dispatch, or a pager that cannot write. Returns
+ * the body bytes paged out. Calls the pager; never the sinks or consumers.
+ * Cost: a pass over the queue list per queue paged, plus the entries paged.
+ */
+uint64_t queue_page_out(uint64_t target);
+
+struct queue_paging_totals {
+    uint64_t paged_out; /* entries paged out so far */
+    uint64_t paged_in;  /* entries read back so far (peek copies not counted) */
+    uint64_t lost;      /* entries dropped because their bytes could not be read */
+};
+void queue_paging_totals(struct queue_paging_totals *out);
 
 #endif
