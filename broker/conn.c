@@ -23,6 +23,7 @@
 #include "broker/loop.h"
 #include "broker/msg.h"
 #include "broker/outq.h"
+#include "broker/paging.h"
 #include "broker/stats.h"
 #include "broker/tls.h"
 #include "broker/vhost.h"
@@ -858,21 +859,6 @@ static void flush_confirms(struct conn *c)
 
 static struct conn *flow_paused; /* connections paused by PAUSE_FLOW */
 
-/* limits.memory_budget, resolved once (0 in the file means 40% of RAM). */
-static uint64_t config_memory_budget(const struct config *cfg)
-{
-    static uint64_t budget;
-
-    if (!budget) {
-        long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-        budget = cfg->memory_budget;
-        if (!budget)
-            budget = pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size / 10 * 4
-                                           : (uint64_t)1 << 31;
-    }
-    return budget;
-}
-
 static void flow_unlink(struct conn *c)
 {
     for (struct conn **pp = &flow_paused; *pp; pp = &(*pp)->flow_next) {
@@ -895,8 +881,6 @@ static void flow_pause(struct conn *c)
 
 void conn__note_publish(struct conn *c, struct queue *q)
 {
-    const struct config *cfg = loop_config(c->loop);
-
     /* A publish during a resource alarm blocks the connection (RabbitMQ:
      * publish_received). The message itself has been taken already. */
     if (alarm_active() && !(c->paused & PAUSE_BLOCKED))
@@ -905,7 +889,9 @@ void conn__note_publish(struct conn *c, struct queue *q)
         return;
     if (q && !(queue_ready_count(q) > FLOW_QUEUE_HIGH && queue_consumer_count(q) > 0))
         q = NULL;
-    if (!q && !(config_memory_budget(cfg) && queue_total_ready_bytes() > config_memory_budget(cfg)))
+    /* Past limits.memory_budget messages are paged out; pause only when
+     * that cannot keep up (broker/paging.h). */
+    if (!q && !paging_memory_high())
         return;
     c->flow_q = q ? queue_ref(q) : NULL;
     flow_pause(c);
@@ -931,11 +917,11 @@ void conn__flow_poll(const struct config *cfg)
 {
     struct conn **pp = &flow_paused;
 
+    (void)cfg; /* the budget is paging's (broker/paging.h) */
     while (*pp) {
         struct conn *c = *pp;
         struct queue *q = c->flow_q;
-        bool go = config_memory_budget(cfg) == 0 ||
-                  queue_total_ready_bytes() < config_memory_budget(cfg) / 2 * 1;
+        bool go = paging_memory_ok();
         if (q && !queue_is_deleted(q) && queue_consumer_count(q) > 0 &&
             queue_ready_count(q) > FLOW_QUEUE_LOW)
             go = false;

@@ -21,6 +21,7 @@
 #include "broker/definitions.h"
 #include "broker/log.h"
 #include "broker/msg.h"
+#include "broker/paging.h"
 #include "broker/vhost.h"
 #include "persist/store.h"
 #include "queue/queue.h"
@@ -262,7 +263,7 @@ struct recovery {
     size_t cap;
     uint32_t *orphans; /* store queues without a definition */
     size_t norphans, caporphans;
-    uint64_t entries, messages;
+    uint64_t entries, messages, stubs;
     size_t queues;
 };
 
@@ -297,8 +298,18 @@ static void rec_queue(void *ctx, uint32_t qid, struct view vh, struct view name,
 static void *rec_message(void *ctx, const struct store_recovered_msg *rm)
 {
     struct recovery *r = ctx;
-    struct msg *m = msg_create(rm->exchange, rm->routing_key, rm->props, rm->body.n);
+    struct msg *m;
 
+    /* Past the memory budget the bytes stay in the journal: the queue gets a
+     * stub, read back when delivered (broker/paging.h). */
+    if (paging_recover_as_stub(rm->body.n)) {
+        m = msg_stub_new(rm->exchange, rm->routing_key, rm->props, rm->body.n, MSG_PAGED_STORE, 0);
+        msg_set_store_id(m, rm->id);
+        r->messages++;
+        r->stubs++;
+        return m;
+    }
+    m = msg_create(rm->exchange, rm->routing_key, rm->props, rm->body.n);
     if (!m) {
         log_error("message store: no memory for message %" PRIu64 " (%zu bytes)", rm->id,
                   rm->body.n);
@@ -412,9 +423,10 @@ int durable_open(const struct config *cfg, struct auth *auth, durable_wake_fn *w
         vhost_for_each_queue(vhost_at(i), open_missing, NULL);
     free(r.byqid);
     free(r.orphans);
-    log_info("message store: recovered %" PRIu64 " message(s), %" PRIu64
+    log_info("message store: recovered %" PRIu64 " message(s) (%" PRIu64
+             " left on disk past the memory budget), %" PRIu64
              " queue entr%s in %zu queue(s) in %" PRIu64 " ms%s",
-             r.messages, r.entries, r.entries == 1 ? "y" : "ies", r.queues, now_ms() - t0,
+             r.messages, r.stubs, r.entries, r.entries == 1 ? "y" : "ies", r.queues, now_ms() - t0,
              !r.queues               ? ""
              : store_was_clean(D.st) ? " (after a clean shutdown)"
                                      : " (after an unclean shutdown: all flagged redelivered)");
@@ -521,6 +533,11 @@ uint64_t durable_disk_free(void)
     if (free_bytes == UINT64_MAX)
         free_bytes = statvfs(D.cfg->data_dir, &sv) == 0 ? (uint64_t)sv.f_bavail * sv.f_frsize : 0;
     return free_bytes;
+}
+
+struct store *durable_store(void)
+{
+    return D.st;
 }
 
 /* ---- queues ---- */

@@ -43,6 +43,7 @@
 struct config;
 struct auth;
 struct queue;
+struct store;
 
 /** Wakes the loop (ev_async_send); called from the store's sync thread. */
 typedef void durable_wake_fn(void *arg);
@@ -98,5 +99,9 @@ void durable_defs_changed(void);
 void durable_queue_added(struct queue *q);
 /** q (borrowed) is about to be deleted: its stored entries go with it. */
 void durable_queue_deleted(struct queue *q);
+
+/** The message store, for reading paged-out messages back (broker/paging.c);
+ * NULL when closed. Borrowed. */
+struct store *durable_store(void);
 
 #endif

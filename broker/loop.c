@@ -18,6 +18,7 @@
 #include "broker/config.h"
 #include "broker/conn.h"
 #include "broker/durable.h"
+#include "broker/paging.h"
 #include "broker/log.h"
 #include "broker/memmon.h"
 #include "broker/tls.h"
@@ -189,6 +190,8 @@ static void on_prepare(struct ev_loop *ev, ev_prepare *w, int revents)
      * is harmless, but the dead list is processed after this loop anyway. */
     queue_flush();
     arm_expiry(l);
+    /* Over the memory budget: page out before flow control looks. */
+    paging_run();
     conn__flow_poll(l->cfg);
     /* Before the output goes: a declare-ok must not leave before the
      * definitions file has the queue; and this iteration's records go to the

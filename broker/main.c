@@ -10,6 +10,7 @@
 #include "broker/auth.h"
 #include "broker/config.h"
 #include "broker/durable.h"
+#include "broker/paging.h"
 #include "broker/log.h"
 #include "broker/loop.h"
 #include "broker/version.h"
@@ -194,6 +195,11 @@ int main(int argc, char **argv)
     queue_set_idle_sink(vhost_queue_idle, NULL);
     l = loop_create(cfg, auth);
     rc = l ? 0 : -1;
+    /* The memory budget and the spill area, before recovery fills queues. */
+    if (rc == 0 && paging_open(cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "leveret: %s\n", err);
+        rc = -1;
+    }
     /* Users, vhosts and permissions (seeded from the config on a fresh
      * data_dir), durable definitions and stored messages, before clients. */
     if (rc == 0 && durable_open(cfg, auth, loop_wake, l, err, sizeof(err)) < 0) {
@@ -217,6 +223,8 @@ int main(int argc, char **argv)
     mgmt_destroy(mgmt);
     loop_destroy(l);
     vhost_remove_all();
+    /* After the last queue: stubs release their spill records. */
+    paging_close();
     auth_destroy(auth);
     config_destroy(cfg);
     log_close();
