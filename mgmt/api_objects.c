@@ -816,6 +816,7 @@ enum qsort_key {
     QS_CONSUMERS,
     QS_BYTES,
     QS_ALL_BYTES,
+    QS_MEMORY,
     QS_JSON,
 };
 
@@ -866,6 +867,8 @@ static uint64_t qs_num(const struct queue *q)
         return queue_consumer_count(q);
     case QS_BYTES:
         return queue_ready_bytes(q);
+    case QS_MEMORY:
+        return mgmt_queue_memory(q);
     case QS_ALL_BYTES: {
         struct queue_msg_stats ms;
         queue_msg_stats(q, &ms);
@@ -917,7 +920,7 @@ static enum qsort_key sort_key(const struct mgmt_list *l, bool full)
         {"consumers", QS_CONSUMERS, true},
         {"message_bytes", QS_ALL_BYTES, true},
         {"message_bytes_ready", QS_BYTES, true},
-        {"memory", QS_BYTES, true}, /* a constant plus the bytes: the same order */
+        {"memory", QS_MEMORY, true},
     };
 
     if (!l->has_sort)

@@ -203,6 +203,9 @@ void mgmt_queue_write(struct buf *b, const struct mgmt_ctx *ctx, struct queue *q
                       const char *columns);
 /** The same object as a new jansson value. */
 json_t *mgmt_queue_new(const struct mgmt_ctx *ctx, struct queue *q, bool full);
+/** The queue object's "memory": a base, the ready bodies held in memory and
+ * the entries and stubs of paged-out ones. */
+uint64_t mgmt_queue_memory(const struct queue *q);
 json_t *mgmt_exchange_new(const struct exch *x, const char *vhost);
 /** Every binding of vhost v as a JSON array (the default exchange's implicit ones first). */
 json_t *mgmt_bindings_new(const struct vhost *v);

@@ -14,6 +14,8 @@
 
 /* A queue's fixed cost in memory, added to its message bytes for "memory". */
 #define QUEUE_BASE_MEMORY 1024
+/* A paged-out message: its 16-byte queue entry and its 56-byte stub (64 with malloc's header). */
+#define QUEUE_PAGED_MEMORY 80
 
 const char *mgmt_node_name(void)
 {
@@ -309,12 +311,16 @@ static void write_field(struct buf *b, struct qview *v, enum qfield f)
         jw_bool(b, flags & QUEUE_F_EXCLUSIVE);
         break;
     case QF_MESSAGES:
-    case QF_MESSAGES_RAM:
         jw_u64(b, total);
         break;
+    case QF_MESSAGES_RAM:
+        jw_u64(b, total - v->ms.paged_out);
+        break;
     case QF_MESSAGES_READY:
-    case QF_MESSAGES_READY_RAM:
         jw_u64(b, v->ready);
+        break;
+    case QF_MESSAGES_READY_RAM:
+        jw_u64(b, v->ready - v->ms.paged_out);
         break;
     case QF_MESSAGES_UNACKED:
     case QF_MESSAGES_UNACKED_RAM:
@@ -336,8 +342,10 @@ static void write_field(struct buf *b, struct qview *v, enum qfield f)
         jw_u64(b, v->ms.persistent_bytes);
         break;
     case QF_MESSAGES_PAGED_OUT:
+        jw_u64(b, v->ms.paged_out);
+        break;
     case QF_MESSAGE_BYTES_PAGED_OUT:
-        mgmt_jw_put(b, "0", 1);
+        jw_u64(b, v->ms.paged_out_bytes);
         break;
     case QF_MESSAGE_BYTES_UNACKED:
         jw_u64(b, v->ms.unacked_bytes);
@@ -346,9 +354,12 @@ static void write_field(struct buf *b, struct qview *v, enum qfield f)
         jw_u64(b, v->ready_bytes);
         break;
     case QF_MESSAGE_BYTES:
-    case QF_MESSAGE_BYTES_RAM:
-        /* RabbitMQ: message_bytes = ready + unacknowledged, all in RAM here. */
+        /* RabbitMQ: message_bytes = ready + unacknowledged. */
         jw_u64(b, v->ready_bytes + v->ms.unacked_bytes);
+        break;
+    case QF_MESSAGE_BYTES_RAM:
+        /* Paged-out messages keep only a stub in memory (broker/paging.h). */
+        jw_u64(b, v->ready_bytes - v->ms.paged_out_bytes + v->ms.unacked_bytes);
         break;
     case QF_CONSUMERS:
         jw_u64(b, queue_consumer_count(v->q));
@@ -357,7 +368,7 @@ static void write_field(struct buf *b, struct qview *v, enum qfield f)
         mgmt_jw_raw(b, queue_consumer_count(v->q) ? "1" : "0");
         break;
     case QF_MEMORY:
-        jw_u64(b, QUEUE_BASE_MEMORY + v->ready_bytes);
+        jw_u64(b, mgmt_queue_memory(v->q));
         break;
     case QF_CONSUMER_UTILISATION:
     case QF_EXCLUSIVE_CONSUMER_TAG:
@@ -388,6 +399,16 @@ static void write_member(struct buf *b, struct qview *v, enum qfield f, bool *fi
     *first = false;
     mgmt_jw_put(b, qfield_keys[f].lit, qfield_keys[f].len);
     write_field(b, v, f);
+}
+
+uint64_t mgmt_queue_memory(const struct queue *q)
+{
+    struct queue_msg_stats ms;
+
+    queue_msg_stats(q, &ms);
+    /* The bodies in memory, and for a paged-out message its entry and stub. */
+    return QUEUE_BASE_MEMORY + queue_ready_bytes(q) - ms.paged_out_bytes +
+           ms.paged_out * QUEUE_PAGED_MEMORY;
 }
 
 void mgmt_queue_write(struct buf *b, const struct mgmt_ctx *ctx, struct queue *q, bool full,
