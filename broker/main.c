@@ -195,14 +195,16 @@ int main(int argc, char **argv)
     queue_set_idle_sink(vhost_queue_idle, NULL);
     l = loop_create(cfg, auth);
     rc = l ? 0 : -1;
-    /* The memory budget and the spill area, before recovery fills queues. */
-    if (rc == 0 && paging_open(cfg, err, sizeof(err)) < 0) {
-        fprintf(stderr, "leveret: %s\n", err);
-        rc = -1;
-    }
+    /* The memory budget, before recovery fills queues. */
+    paging_init(cfg);
     /* Users, vhosts and permissions (seeded from the config on a fresh
      * data_dir), durable definitions and stored messages, before clients. */
     if (rc == 0 && durable_open(cfg, auth, loop_wake, l, err, sizeof(err)) < 0) {
+        fprintf(stderr, "leveret: %s\n", err);
+        rc = -1;
+    }
+    /* The spill area, once the store holds data_dir's lock. */
+    if (rc == 0 && paging_open(err, sizeof(err)) < 0) {
         fprintf(stderr, "leveret: %s\n", err);
         rc = -1;
     }

@@ -19,6 +19,7 @@
 #define CHUNK 128u
 
 static struct {
+    const struct config *cfg;
     struct spill *sp; /* NULL: closed */
     uint64_t budget, target;
     bool tried;        /* a page-out this iteration did not get under the budget */
@@ -177,21 +178,27 @@ static void stub_release(const struct msg *stub)
 
 /* ---- open and close ---- */
 
-int paging_open(const struct config *cfg, char *err, size_t errlen)
+void paging_init(const struct config *cfg)
 {
-    struct store_err serr;
     long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
 
     memset(&P, 0, sizeof(P));
+    P.cfg = cfg;
     P.budget = cfg->memory_budget;
     /* RabbitMQ's default high watermark: 40% of physical memory. */
     if (!P.budget)
         P.budget =
             pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size / 10 * 4 : (uint64_t)1 << 31;
     P.target = P.budget - P.budget / 4;
-    P.sp = spill_open(cfg->data_dir, NULL, &serr);
+}
+
+int paging_open(char *err, size_t errlen)
+{
+    struct store_err serr;
+
+    P.sp = spill_open(P.cfg->data_dir, NULL, &serr);
     if (!P.sp) {
-        snprintf(err, errlen, "spill area in '%s': %s", cfg->data_dir, serr.text);
+        snprintf(err, errlen, "spill area in '%s': %s", P.cfg->data_dir, serr.text);
         return -1;
     }
     queue_set_pager(&pager, NULL);
@@ -253,7 +260,7 @@ bool paging_memory_ok(void)
 
 bool paging_recover_as_stub(uint64_t body_size)
 {
-    return P.sp && body_size > 0 && queue_total_resident_bytes() + body_size > P.target;
+    return P.budget && body_size > 0 && queue_total_resident_bytes() + body_size > P.target;
 }
 
 void paging_get_stats(struct paging_stats *out)

@@ -32,13 +32,19 @@
 struct config;
 
 /**
- * Resolves the budget (limits.memory_budget; 0 = 40% of physical memory),
- * opens the spill area under cfg->data_dir (emptying it) and registers the
- * pager with the queue module and the stub hook with msg. cfg is borrowed
- * and must outlive the module. Returns 0, or -1 with a one-line reason in
- * err (the spill directory cannot be made or emptied).
+ * Resolves the budget (limits.memory_budget; 0 = 40% of physical memory).
+ * No I/O; call it before recovery (paging_recover_as_stub). cfg is borrowed
+ * and must outlive the module.
  */
-int paging_open(const struct config *cfg, char *err, size_t errlen);
+void paging_init(const struct config *cfg);
+/**
+ * Opens the spill area under data_dir (emptying it) and registers the pager
+ * with the queue module and the stub hook with msg. Call it once the message
+ * store holds data_dir's lock (durable_open), so a second broker on the same
+ * data_dir never empties a running one's spill area. Returns 0, or -1 with a
+ * one-line reason in err (the spill directory cannot be made or emptied).
+ */
+int paging_open(char *err, size_t errlen);
 /** Unregisters and removes the spill area. Call after the last queue is gone. */
 void paging_close(void);
 

@@ -23,7 +23,7 @@ import pika
 
 import mgmtkit
 import raw
-from harness import SETTINGS
+from harness import SETTINGS, Broker
 from pikakit import PikaTestCase
 
 BUDGET = 1000000
@@ -259,6 +259,29 @@ class Restart(PagingCase):
         self.close_clients()
         self.broker.restart(signal.SIGKILL)
         self.assertEqual(self.spill_files(), {})
+
+    def test_a_second_broker_on_the_data_dir_leaves_the_spill_area_alone(self):
+        ch = self.channel()
+        ch.queue_declare("tq")
+        n = 400
+        publish_confirmed(self.broker.port,
+                          [("tq", body_of(i, size_of(i)), props()) for i in range(n)])
+        files = self.spill_files()
+        self.assertNotEqual(files, {})
+        second = Broker(self.CONFIG, name="second broker")
+        second.data_dir = self.broker.data_dir
+        self.brokers.append(second)
+        second.spawn()
+        rc = second.wait(10.0)
+        if rc is None:
+            second.kill()
+            self.fail("a second broker ran on the same data_dir")
+        second.expected_status = rc
+        self.assertNotEqual(rc, 0)
+        self.assertIn("in use by another process", second.read_stderr())
+        # It stopped at the store's lock, before touching the spill area.
+        self.assertEqual(self.spill_files(), files)
+        self.assertBodies(self.consume_all("tq", n), list(range(n)))
 
     def close_clients(self):
         for c in self.clients:
