@@ -72,7 +72,7 @@ class Flow(PikaTestCase):
 
 
 class MemoryBudget(PikaTestCase):
-    """limits.memory_budget: message bytes past it are paged out to disk (71_paging);
+    """limits.memory_budget: message bytes past it are paged out to disk (72_paging);
     bytes that cannot be (requeued messages) pause publishers instead (flow control),
     until consumers bring them down."""
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""71 bounded memory (issue 5 item 6): message bytes past limits.memory_budget are
+"""72 bounded memory (issue 5 item 6): message bytes past limits.memory_budget are
 paged out to disk, so a backlog far larger than the budget is accepted without
 throttling the publisher and delivered in order, byte for byte.
 
