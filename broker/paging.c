@@ -5,11 +5,11 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "broker/config.h"
 #include "broker/durable.h"
 #include "broker/log.h"
+#include "broker/memmon.h"
 #include "broker/msg.h"
 #include "persist/spill.h"
 #include "persist/store.h"
@@ -20,8 +20,7 @@
 
 static struct {
     const struct config *cfg;
-    struct spill *sp; /* NULL: closed */
-    uint64_t budget, target;
+    struct spill *sp;  /* NULL: closed */
     bool tried;        /* a page-out this iteration did not get under the budget */
     bool write_failed; /* the last spill write failed (logged once per streak) */
 } P;
@@ -180,16 +179,8 @@ static void stub_release(const struct msg *stub)
 
 void paging_init(const struct config *cfg)
 {
-    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-
     memset(&P, 0, sizeof(P));
     P.cfg = cfg;
-    P.budget = cfg->memory_budget;
-    /* RabbitMQ's default high watermark: 40% of physical memory. */
-    if (!P.budget)
-        P.budget =
-            pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size / 10 * 4 : (uint64_t)1 << 31;
-    P.target = P.budget - P.budget / 4;
 }
 
 int paging_open(char *err, size_t errlen)
@@ -216,9 +207,21 @@ void paging_close(void)
     P.sp = NULL;
 }
 
+/* limits.memory_budget, or half the memory high watermark (RabbitMQ's
+ * vm_memory_high_watermark_paging_ratio, 0.5), which may change at run time:
+ * paging starts well before the memory alarm would block publishers. */
 uint64_t paging_budget(void)
 {
-    return P.budget;
+    return P.cfg->memory_budget ? P.cfg->memory_budget : memmon_limit() / 2;
+}
+
+/* Paging goes down to three quarters of the budget, so that each page-out
+ * is a batch rather than a message. */
+static uint64_t target(void)
+{
+    uint64_t b = paging_budget();
+
+    return b - b / 4;
 }
 
 /* ---- the budget ---- */
@@ -227,40 +230,38 @@ static void page_out_now(void)
 {
     if (!P.sp || P.tried)
         return;
-    queue_page_out(P.target);
+    queue_page_out(target());
     /* What is left cannot be paged out now (requeued messages, a failing
      * disk): do not walk the queues again at every publish. */
-    if (queue_total_resident_bytes() > P.budget)
+    if (queue_total_resident_bytes() > paging_budget())
         P.tried = true;
 }
 
 void paging_run(void)
 {
     P.tried = false;
-    if (queue_total_resident_bytes() > P.budget)
+    if (queue_total_resident_bytes() > paging_budget())
         page_out_now();
 }
 
 bool paging_memory_high(void)
 {
-    if (!P.budget || queue_total_resident_bytes() <= P.budget)
+    if (queue_total_resident_bytes() <= paging_budget())
         return false;
     page_out_now();
-    return queue_total_resident_bytes() > P.budget;
+    return queue_total_resident_bytes() > paging_budget();
 }
 
 bool paging_memory_ok(void)
 {
-    if (!P.budget)
-        return true;
-    if (queue_total_resident_bytes() > P.target)
+    if (queue_total_resident_bytes() > target())
         page_out_now();
-    return queue_total_resident_bytes() <= P.target;
+    return queue_total_resident_bytes() <= target();
 }
 
 bool paging_recover_as_stub(uint64_t body_size)
 {
-    return P.budget && body_size > 0 && queue_total_resident_bytes() + body_size > P.target;
+    return body_size > 0 && queue_total_resident_bytes() + body_size > target();
 }
 
 void paging_get_stats(struct paging_stats *out)
@@ -271,8 +272,8 @@ void paging_get_stats(struct paging_stats *out)
     queue_paging_totals(&t);
     if (P.sp)
         spill_get_stats(P.sp, &ss);
-    *out = (struct paging_stats){P.budget,      queue_total_resident_bytes(),
-                                 ss.disk_bytes, ss.live_records,
-                                 t.paged_out,   t.paged_in,
+    *out = (struct paging_stats){paging_budget(), queue_total_resident_bytes(),
+                                 ss.disk_bytes,   ss.live_records,
+                                 t.paged_out,     t.paged_in,
                                  t.lost};
 }

@@ -3,7 +3,10 @@
  * paging: bounded memory for queued messages (issue 5 item 6).
  *
  * limits.memory_budget is the number of body bytes that ready messages may
- * keep in memory over all queues (queue_total_resident_bytes). Past it, the
+ * keep in memory over all queues (queue_total_resident_bytes); 0, the
+ * default, means half the memory high watermark (RabbitMQ's
+ * vm_memory_high_watermark_paging_ratio), so paging starts well before the
+ * memory alarm blocks publishers. Past it, the
  * newest messages of the queues with the most bytes in memory are paged out
  * down to three quarters of the budget: each becomes a stub (broker/msg.h,
  * 56 bytes) in its queue and its bytes go to disk,
@@ -32,9 +35,10 @@
 struct config;
 
 /**
- * Resolves the budget (limits.memory_budget; 0 = 40% of physical memory).
- * No I/O; call it before recovery (paging_recover_as_stub). cfg is borrowed
- * and must outlive the module.
+ * Sets the module up: the budget is limits.memory_budget, or when that is 0
+ * half the memory high watermark (broker/memmon.h, initialised first; it may
+ * change at run time). No I/O; call it before recovery
+ * (paging_recover_as_stub). cfg is borrowed and must outlive the module.
  */
 void paging_init(const struct config *cfg);
 /**
@@ -48,7 +52,7 @@ int paging_open(char *err, size_t errlen);
 /** Unregisters and removes the spill area. Call after the last queue is gone. */
 void paging_close(void);
 
-/** The resolved budget in bytes. */
+/** The budget in bytes, now. */
 uint64_t paging_budget(void);
 
 /** Once per loop iteration (prepare hook): pages out when over the budget. */

@@ -7,8 +7,8 @@ one queue with --count messages of --size bytes using amqpbench (no consumer),
 reads the broker's VmRSS before and after, then drains the queue with one
 autoack consumer. Prints the RSS growth per queued message, what the spill
 area and the journal hold, the publish and drain rates. Run it once with a
-small budget (everything past it paged out) and once with --budget 0 (40% of
-RAM: nothing paged out for these sizes) to compare.
+small budget (everything past it paged out) and once with --budget 0 (half the
+memory watermark: nothing paged out for these sizes) to compare.
 
     /usr/bin/python3 tests/bench/paging_mem.py [--broker build/plain/leveret]
         [--count 1000000] [--size 16] [--budget 1000000] [--persistent]

@@ -204,6 +204,33 @@ class Backlog(PagingCase):
         self.assertBodies(got, list(range(n)))
 
 
+class DefaultBudget(PagingCase):
+    # No memory_budget: half the memory high watermark, here 64 MiB absolute.
+    CONFIG = {"limits": {"vm_memory_high_watermark_absolute": 64 << 20}}
+
+    def test_default_budget_keeps_a_backlog_under_the_memory_watermark(self):
+        """Twice the watermark queued: paged out at half of it, so the memory
+        alarm is never raised and the publisher never blocked."""
+        if SETTINGS["sanitized"]:
+            self.skipTest("ASan's quarantine keeps freed memory resident")
+        node = self.get("nodes")[0]
+        self.assertEqual(node["mem_limit"], 64 << 20)
+        self.assertFalse(node["mem_alarm"])
+        ch = self.channel()
+        ch.queue_declare("q")
+        n = 8192  # 16 KiB each: 128 MiB
+        items = [("q", body_of(i, 16384), props()) for i in range(n)]
+        publish_confirmed(self.broker.port, items, timeout=30.0)
+        time.sleep(0.6)  # two samples of the memory monitor
+        node = self.get("nodes")[0]
+        self.assertFalse(node["mem_alarm"], "mem_used %d" % node["mem_used"])
+        self.assertLess(node["mem_used"], 64 << 20)
+        self.assertGreater(self.queue_info("q")["messages_paged_out"], n // 2)
+        got = self.consume_all("q", n)
+        for i, b in enumerate(got):
+            self.assertEqual(b, body_of(i, 16384), "message %d" % i)
+
+
 class Journal(PagingCase):
     def test_persistent_messages_of_durable_queues_are_read_from_the_journal(self):
         """Once its journal record is written, a persistent message of a durable
