@@ -212,7 +212,7 @@ void paging_close(void)
  * paging starts well before the memory alarm would block publishers. */
 uint64_t paging_budget(void)
 {
-    return P.cfg->memory_budget ? P.cfg->memory_budget : memmon_limit() / 2;
+    return P.cfg && P.cfg->memory_budget ? P.cfg->memory_budget : memmon_limit() / 2;
 }
 
 /* Paging goes down to three quarters of the budget, so that each page-out

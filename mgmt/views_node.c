@@ -14,6 +14,7 @@
 #include "broker/durable.h"
 #include "broker/loop.h"
 #include "broker/memmon.h"
+#include "broker/paging.h"
 #include "broker/stats.h"
 #include "broker/version.h"
 #include "broker/vhost.h"
@@ -195,5 +196,17 @@ json_t *mgmt_node_new(const struct mgmt_ctx *ctx)
                             ? json_pack("{s:I}", "absolute", (json_int_t)memmon_absolute())
                             : json_pack("{s:f}", "relative", memmon_relative()));
     json_object_set_new(o, "total_memory_available", json_integer((json_int_t)memmon_total()));
+    /* Ours: the message memory budget and what paging did (broker/paging.h). */
+    {
+        struct paging_stats p;
+        paging_get_stats(&p);
+        json_object_set_new(
+            o, "paging",
+            json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "memory_budget", (json_int_t)p.budget,
+                      "message_bytes_ram", (json_int_t)p.resident_bytes, "spill_bytes",
+                      (json_int_t)p.spill_disk_bytes, "spill_messages",
+                      (json_int_t)p.spill_live_records, "paged_out_total", (json_int_t)p.paged_out,
+                      "paged_in_total", (json_int_t)p.paged_in, "lost_total", (json_int_t)p.lost));
+    }
     return o;
 }

@@ -409,3 +409,11 @@ class Paths(PagingCase):
         self.assertEqual(info["message_bytes_ram"] + info["message_bytes_paged_out"], total)
         self.assertLessEqual(info["message_bytes_ram"], BUDGET)
         self.assertLess(info["memory"], total / 10)
+        # The node's paging object (ours): the budget, the spill area.
+        paging = self.get("nodes")[0]["paging"]
+        self.assertEqual(paging["memory_budget"], BUDGET)
+        self.assertLessEqual(paging["message_bytes_ram"], BUDGET)
+        self.assertEqual(paging["spill_messages"], info["messages_paged_out"])
+        self.assertGreater(paging["spill_bytes"], info["message_bytes_paged_out"])
+        self.assertGreaterEqual(paging["paged_out_total"], info["messages_paged_out"])
+        self.assertEqual(paging["lost_total"], 0)
