@@ -19,8 +19,9 @@
  * is published, a dry run over the same route set asks every target whether
  * it would accept (queue_would_accept), so a refusal (no route, reject-publish)
  * leaves the message in place and publishes nothing, not even to the queues
- * that would have taken it. Nothing is made durable yet (no persistence
- * behind queues): "taken" means enqueued in memory.
+ * that would have taken it. "Taken" means enqueued; the store journals the
+ * new copies (persistent, durable queues) before the removal, and the reply
+ * does not wait for the fsync.
  *
  * A replayed message keeps every header, x-death included (its counts go on
  * as when a client republishes a dead letter), has CC rebuilt from the
