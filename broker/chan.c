@@ -234,16 +234,8 @@ static struct unacked *ua_at(struct chan *ch, size_t i)
 
 static void ua_push(struct chan *ch, const struct unacked *u)
 {
-    if (ch->ua_len == ch->ua_cap) {
-        size_t cap = ch->ua_cap ? ch->ua_cap * 2 : 16;
-        struct unacked *a = xmalloc(cap * sizeof(*a));
-        for (size_t i = 0; i < ch->ua_len; i++)
-            a[i] = *ua_at(ch, i);
-        free(ch->ua);
-        ch->ua = a;
-        ch->ua_head = 0;
-        ch->ua_cap = cap;
-    }
+    if (ch->ua_len == ch->ua_cap)
+        ch->ua = xring_grow(ch->ua, sizeof(*ch->ua), &ch->ua_head, ch->ua_len, &ch->ua_cap, 16);
     *ua_at(ch, ch->ua_len++) = *u;
     ch->ua_live++;
 }
@@ -819,16 +811,9 @@ static void hold(struct chan *ch, uint64_t seq, uint64_t ticket, enum held_kind 
         if (ticket < last->ticket)
             ticket = last->ticket;
     }
-    if (ch->held_len == ch->held_cap) {
-        size_t cap = ch->held_cap ? ch->held_cap * 2 : 8;
-        struct held *a = xmalloc(cap * sizeof(*a));
-        for (size_t i = 0; i < ch->held_len; i++)
-            a[i] = *held_at(ch, i);
-        free(ch->held);
-        ch->held = a;
-        ch->held_head = 0;
-        ch->held_cap = cap;
-    }
+    if (ch->held_len == ch->held_cap)
+        ch->held =
+            xring_grow(ch->held, sizeof(*ch->held), &ch->held_head, ch->held_len, &ch->held_cap, 8);
     *held_at(ch, ch->held_len++) = (struct held){seq, ticket, kind};
     if (!ch->waiting) {
         if (nwaiting == capwaiting) {

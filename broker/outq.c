@@ -25,16 +25,8 @@ static struct outq_seg *seg_at(const struct outq *q, size_t i)
 
 static struct outq_seg *push_seg(struct outq *q)
 {
-    if (q->nsegs == q->cap) {
-        size_t cap = q->cap ? q->cap * 2 : 16;
-        struct outq_seg *s = xmalloc(cap * sizeof(*s));
-        for (size_t i = 0; i < q->nsegs; i++)
-            s[i] = *seg_at(q, i);
-        free(q->segs);
-        q->segs = s;
-        q->head = 0;
-        q->cap = cap;
-    }
+    if (q->nsegs == q->cap)
+        q->segs = xring_grow(q->segs, sizeof(*q->segs), &q->head, q->nsegs, &q->cap, 16);
     return seg_at(q, q->nsegs++);
 }
 

@@ -55,3 +55,19 @@ void *trymalloc(size_t n)
 {
     return malloc(n ? n : 1);
 }
+
+void *xring_grow(void *old, size_t elem, size_t *head, size_t len, size_t *cap, size_t first_cap)
+{
+    size_t ncap = *cap ? *cap * 2 : first_cap;
+    uint8_t *a = xmalloc(ncap * elem);
+    size_t first = len < *cap - *head ? len : *cap - *head; /* items before the wrap */
+
+    if (len) {
+        memcpy(a, (uint8_t *)old + *head * elem, first * elem);
+        memcpy(a + first * elem, old, (len - first) * elem);
+    }
+    free(old);
+    *head = 0;
+    *cap = ncap;
+    return a;
+}

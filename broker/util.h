@@ -50,6 +50,14 @@ char *xstrdup(const char *s);
 char *xstrndup_view(struct view v);
 /** May return NULL: for sizes a peer chose, after a limit check. */
 void *trymalloc(size_t n);
+/**
+ * Doubles a ring of elem-byte items whose capacity is a power of two (0 for
+ * none yet: then first_cap): returns the new array, owned by the caller,
+ * holding the len items that started at *head, now from index 0; frees old and
+ * sets *head = 0 and *cap to the new capacity. For rings indexed with
+ * (head + i) & (cap - 1) that are full (len == *cap).
+ */
+void *xring_grow(void *old, size_t elem, size_t *head, size_t len, size_t *cap, size_t first_cap);
 
 /* ---- big-endian wire helpers (the caller has checked bounds) ---- */
 

@@ -147,6 +147,11 @@ struct vhost *mgmt__vhost_arg(struct mgmt_req *r, size_t i)
     return v;
 }
 
+char *mgmt__vhost_name_arg(struct mgmt_req *r, size_t i)
+{
+    return mgmt__vhost_arg(r, i) ? xstrndup_view(mgmt_arg(r, i)) : NULL;
+}
+
 /* ---- overview, nodes, whoami, extensions ---- */
 
 static mgmt_handler h_overview, h_nodes, h_node, h_extensions, h_whoami;
@@ -638,9 +643,8 @@ static void h_definitions(struct mgmt_req *r)
     if (!mgmt__require_admin(r))
         return;
     if (r->match.id == MGMT_R_DEFINITIONS_VHOST) {
-        if (!mgmt__vhost_arg(r, 0))
+        if (!(vhost = mgmt__vhost_name_arg(r, 0)))
             return;
-        vhost = xstrndup_view(mgmt_arg(r, 0));
     }
     if (r->method == MGMT_POST) {
         json_t *body = mgmt_body_object(r);

@@ -20,6 +20,9 @@ bool mgmt__vhost_visible(const struct mgmt_req *r, const char *vhost);
  * vhost) or 401 (no permissions on it).
  */
 struct vhost *mgmt__vhost_arg(struct mgmt_req *r, size_t i);
+/** As mgmt__vhost_arg, but returns the vhost's name as a new string (owned by
+ * the caller) for filtering lists; NULL after replying. */
+char *mgmt__vhost_name_arg(struct mgmt_req *r, size_t i);
 /** Creates or replaces a user, keeping its permissions (see api.c). */
 int mgmt__put_user(struct auth *a, const char *name, enum auth_hash_alg alg, const char *hash,
                    const char *const *tags, size_t ntags, char *err, size_t errlen);

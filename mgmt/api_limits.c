@@ -46,12 +46,11 @@ void mgmt__h_vhost_limits(struct mgmt_req *r)
     json_t *arr = json_array(), *item;
 
     if (r->match.id == MGMT_R_VHOST_LIMITS_VHOST) {
-        char *vhost;
-        if (!mgmt__vhost_arg(r, 0)) {
+        char *vhost = mgmt__vhost_name_arg(r, 0);
+        if (!vhost) {
             json_decref(arr);
             return;
         }
-        vhost = xstrndup_view(mgmt_arg(r, 0));
         if ((item = limits_item(a, vhost)))
             json_array_append_new(arr, item);
         free(vhost);

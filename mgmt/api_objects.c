@@ -129,11 +129,10 @@ void mgmt__h_connections(struct mgmt_req *r)
     char *vh = NULL;
 
     if (r->match.id == MGMT_R_VHOST_CONNECTIONS) {
-        if (!mgmt__vhost_arg(r, 0)) {
+        if (!(w.vhost = vh = mgmt__vhost_name_arg(r, 0))) {
             json_decref(w.arr);
             return;
         }
-        w.vhost = vh = xstrndup_view(mgmt_arg(r, 0));
     }
     conn_for_each(walk_conn, &w);
     free(vh);
@@ -213,11 +212,10 @@ void mgmt__h_channels(struct mgmt_req *r)
         conn_for_each_chan(c, walk_chan, &w);
     } else {
         if (r->match.id == MGMT_R_VHOST_CHANNELS) {
-            if (!mgmt__vhost_arg(r, 0)) {
+            if (!(w.vhost = vh = mgmt__vhost_name_arg(r, 0))) {
                 json_decref(w.arr);
                 return;
             }
-            w.vhost = vh = xstrndup_view(mgmt_arg(r, 0));
         }
         conn_for_each(walk_conn_chans, &w);
     }
@@ -248,11 +246,10 @@ void mgmt__h_consumers(struct mgmt_req *r)
     char *vh = NULL;
 
     if (r->match.id == MGMT_R_CONSUMERS_VHOST) {
-        if (!mgmt__vhost_arg(r, 0)) {
+        if (!(w.vhost = vh = mgmt__vhost_name_arg(r, 0))) {
             json_decref(w.arr);
             return;
         }
-        w.vhost = vh = xstrndup_view(mgmt_arg(r, 0));
     }
     conn_for_each(walk_conn_chans, &w);
     /* Consumers of vhosts the user cannot see are dropped. */
